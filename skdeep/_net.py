@@ -1,0 +1,84 @@
+"""The skorch net that trains skdeep's modules: skorch runs the loop, this adds what it lacks.
+
+It adds three things to :class:`skorch.NeuralNet`: sample weights and L1/L2 weight penalties in
+the loss, a validation accuracy for classifiers, and ``partial_fit`` for a given number of epochs.
+"""
+
+from __future__ import annotations
+
+import torch
+from skorch import NeuralNet
+
+from .callbacks import ValidAccuracy
+from .modules import penalized_parameters, weight_penalty
+
+
+class SkdeepNet(NeuralNet):
+    """A :class:`skorch.NeuralNet` whose criterion returns one loss per sample.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        As for :class:`skorch.NeuralNet`. The criterion must use ``reduction="none"``.
+    l1, l2 : float, default=0.0
+        Penalties ``l1 * sum|w| + l2 / 2 * sum w**2`` on weights (not biases), added to the
+        training loss.
+    classification : bool, default=False
+        Record ``valid_acc`` in the history.
+    """
+
+    def __init__(
+        self, *args, l1: float = 0.0, l2: float = 0.0, classification: bool = False, **kwargs
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.l1 = l1
+        self.l2 = l2
+        self.classification = classification
+
+    @property
+    def _default_callbacks(self):
+        callbacks = list(super()._default_callbacks)
+        if self.classification:
+            # Before print_log, so that the printed table shows it.
+            callbacks.insert(-1, ("valid_acc", ValidAccuracy()))
+        return callbacks
+
+    def initialize_module(self):
+        super().initialize_module()
+        self.penalized_params_ = penalized_parameters(self.module_)
+        return self
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        if isinstance(y_true, tuple):
+            y_true, weight = y_true
+        else:
+            weight = None
+        per_sample = self.criterion_(y_pred, y_true)
+        if per_sample.dim() > 1:
+            per_sample = per_sample.flatten(1).mean(dim=1)
+        loss = per_sample.mean() if weight is None else (per_sample * weight).mean()
+        if training and (self.l1 or self.l2):
+            loss = loss + weight_penalty(self.penalized_params_, self.l1, self.l2)
+        return loss
+
+    def partial_fit(self, X, y=None, classes=None, epochs: int | None = None, **fit_params):
+        """Train for ``epochs`` epochs (``max_epochs`` when None) without re-initialising."""
+        if not self.initialized_:
+            self.initialize()
+        self.notify("on_train_begin", X=X, y=y)
+        try:
+            self.fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt:
+            pass
+        self.notify("on_train_end", X=X, y=y)
+        return self
+
+    def predict_outputs(self, X: torch.Tensor, batch_size: int) -> torch.Tensor:
+        """Return the module's raw outputs for ``X``, computed in large batches in eval mode."""
+        self.module_.eval()
+        with torch.inference_mode():
+            outputs = [
+                self.module_(X[start : start + batch_size].to(self.device))
+                for start in range(0, len(X), batch_size)
+            ]
+        return torch.cat(outputs).cpu()

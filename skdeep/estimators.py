@@ -1,0 +1,369 @@
+"""The network estimators: their parameters and the module each one builds."""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import NetworkClassifier, NetworkRegressor, fill_doc
+from .modules import CNN, MLP
+
+_MLP_CONSTRAINTS = {"hidden_layer_sizes": ["array-like"]}
+
+
+@fill_doc
+class MLPClassifier(NetworkClassifier):
+    """Multi-layer perceptron classifier, trained by skorch on PyTorch.
+
+    Softmax output and cross-entropy loss; binary problems use two outputs, so
+    ``predict_proba`` always has one column per class.
+
+    Parameters
+    ----------
+{architecture_parameters}
+{layer_parameters}
+{training_parameters}
+    class_weight : "balanced", dict or None, default=None
+        Weights of the classes in the loss, as in scikit-learn.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The labels, as given (strings, ints, bools ...).
+{fitted_attributes}
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = make_pipeline(StandardScaler(), MLPClassifier(max_epochs=30, random_state=0))
+    >>> clf.fit(X, y).score(X, y) > 0.9
+    True
+    >>> clf[-1].count_params()
+    1003
+    """
+
+    _parameter_constraints: dict = {
+        **NetworkClassifier._parameter_constraints,
+        **_MLP_CONSTRAINTS,
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        dropout=0.0,
+        batch_norm=False,
+        kernel_initializer="glorot_uniform",
+        optimizer="adam",
+        learning_rate=1e-3,
+        momentum=0.9,
+        batch_size=32,
+        max_epochs=100,
+        l1=0.0,
+        l2=0.0,
+        validation_fraction=0.1,
+        callbacks=None,
+        class_weight=None,
+        random_state=None,
+        device="auto",
+        warm_start=False,
+        verbose=0,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.kernel_initializer = kernel_initializer
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.l1 = l1
+        self.l2 = l2
+        self.validation_fraction = validation_fraction
+        self.callbacks = callbacks
+        self.class_weight = class_weight
+        self.random_state = random_state
+        self.device = device
+        self.warm_start = warm_start
+        self.verbose = verbose
+
+    def _build_module(self, n_outputs: int) -> MLP:
+        return MLP(
+            self.n_features_in_,
+            n_outputs,
+            tuple(self.hidden_layer_sizes),
+            activation=self.activation,
+            dropout=self.dropout,
+            batch_norm=self.batch_norm,
+            kernel_initializer=self.kernel_initializer,
+        )
+
+
+@fill_doc
+class MLPRegressor(NetworkRegressor):
+    """Multi-layer perceptron regressor, trained by skorch on PyTorch.
+
+    Linear output layer; one or several targets. Targets are used as given: scale them
+    (for example with :class:`~sklearn.compose.TransformedTargetRegressor`) when they are large.
+
+    Parameters
+    ----------
+{architecture_parameters}
+{layer_parameters}
+{training_parameters}
+    loss : {{"mse", "mae", "huber"}}, default="mse"
+        Mean squared error, mean absolute error, or Huber loss (delta 1).
+
+    Attributes
+    ----------
+    n_outputs_ : int
+        Number of targets.
+{fitted_attributes}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(200, 3))
+    >>> y = X @ [1.0, -2.0, 0.5]
+    >>> reg = MLPRegressor(hidden_layer_sizes=(), max_epochs=40, learning_rate=0.05,
+    ...                    random_state=0).fit(X, y)
+    >>> reg.score(X, y) > 0.99
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **NetworkRegressor._parameter_constraints,
+        **_MLP_CONSTRAINTS,
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        dropout=0.0,
+        batch_norm=False,
+        kernel_initializer="glorot_uniform",
+        optimizer="adam",
+        learning_rate=1e-3,
+        momentum=0.9,
+        batch_size=32,
+        max_epochs=100,
+        l1=0.0,
+        l2=0.0,
+        validation_fraction=0.1,
+        callbacks=None,
+        loss="mse",
+        random_state=None,
+        device="auto",
+        warm_start=False,
+        verbose=0,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.kernel_initializer = kernel_initializer
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.l1 = l1
+        self.l2 = l2
+        self.validation_fraction = validation_fraction
+        self.callbacks = callbacks
+        self.loss = loss
+        self.random_state = random_state
+        self.device = device
+        self.warm_start = warm_start
+        self.verbose = verbose
+
+    _build_module = MLPClassifier._build_module
+
+
+def _infer_image_shape(sample_shape: tuple[int, ...], declared) -> tuple[int, int, int]:
+    """The (channels, height, width) of one sample, from ``input_shape`` or the data."""
+    n_values = math.prod(sample_shape)
+    if declared is not None:
+        shape = tuple(int(v) for v in declared)
+        if len(shape) == 2:
+            shape = (1, *shape)
+        if len(shape) != 3 or min(shape) < 1:
+            raise ValueError(
+                f"input_shape must be (height, width) or (channels, height, width) of positive "
+                f"integers, got {declared!r}."
+            )
+        if math.prod(shape) != n_values:
+            raise ValueError(
+                f"Each sample of X has {n_values} values (shape {sample_shape}), which cannot "
+                f"form input_shape={tuple(declared)} ({math.prod(shape)} values)."
+            )
+        return shape
+    if len(sample_shape) == 3:
+        return sample_shape
+    if len(sample_shape) == 2:
+        return (1, *sample_shape)
+    side = math.isqrt(n_values)
+    # A square number of features is a flattened square image; anything else a 1-row image.
+    return (1, side, side) if side * side == n_values else (1, 1, n_values)
+
+
+@fill_doc
+class CNNClassifier(NetworkClassifier):
+    """Convolutional classifier with LeNet-5's layer sequence, trained by skorch on PyTorch.
+
+    Convolution blocks (``Conv2d -> activation -> MaxPool2d``), then dense blocks, then a
+    softmax output. With ``padding="valid"`` on 28x28 MNIST it is exactly the classic LeNet-5
+    (44,426 parameters).
+
+    Parameters
+    ----------
+    filters : tuple of int, default=(6, 16)
+        Number of filters of each convolution block.
+    kernel_sizes : tuple of int, default=(5, 5)
+        Kernel size of each convolution block, one per entry of ``filters``.
+    pool_size : int, default=2
+        Max-pooling window; an axis shorter than it is not pooled.
+    padding : {{"same", "valid"}}, default="same"
+        ``"same"`` keeps the image size through each convolution, so any image works.
+    dense_units : tuple of int, default=(120, 84)
+        Units of each dense hidden layer after the convolutions.
+    input_shape : tuple of int or None, default=None
+        ``(channels, height, width)`` or ``(height, width)`` of one sample. None infers it:
+        ``(n, H, W)`` and ``(n, C, H, W)`` arrays give their own shape; ``(n, H*W)`` with a
+        square ``H*W`` becomes ``(1, H, W)``; any other ``(n, F)`` a one-row image ``(1, 1, F)``.
+    activation : {{"relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh"}}, default="relu"
+{layer_parameters}
+{training_parameters}
+    class_weight : "balanced", dict or None, default=None
+        Weights of the classes in the loss, as in scikit-learn.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    input_shape_ : tuple of int
+        ``(channels, height, width)`` of one sample, as the network sees it.
+{fitted_attributes}
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> X, y = load_digits(return_X_y=True)
+    >>> cnn = CNNClassifier(max_epochs=3, random_state=0).fit(X[:300] / 16, y[:300])
+    >>> cnn.input_shape_
+    (1, 8, 8)
+    """
+
+    _parameter_constraints: dict = {
+        **NetworkClassifier._parameter_constraints,
+        "filters": ["array-like"],
+        "kernel_sizes": ["array-like"],
+        "pool_size": [Interval(Integral, 1, None, closed="left")],
+        "padding": [StrOptions({"same", "valid"})],
+        "dense_units": ["array-like"],
+        "input_shape": ["array-like", None],
+    }
+    _array_kwargs: dict = {"dtype": np.float32, "allow_nd": True}
+    _positive_int_tuples = ("filters", "kernel_sizes", "dense_units")
+
+    def __init__(
+        self,
+        filters=(6, 16),
+        kernel_sizes=(5, 5),
+        pool_size=2,
+        padding="same",
+        dense_units=(120, 84),
+        input_shape=None,
+        activation="relu",
+        dropout=0.0,
+        batch_norm=False,
+        kernel_initializer="glorot_uniform",
+        optimizer="adam",
+        learning_rate=1e-3,
+        momentum=0.9,
+        batch_size=32,
+        max_epochs=100,
+        l1=0.0,
+        l2=0.0,
+        validation_fraction=0.1,
+        callbacks=None,
+        class_weight=None,
+        random_state=None,
+        device="auto",
+        warm_start=False,
+        verbose=0,
+    ):
+        self.filters = filters
+        self.kernel_sizes = kernel_sizes
+        self.pool_size = pool_size
+        self.padding = padding
+        self.dense_units = dense_units
+        self.input_shape = input_shape
+        self.activation = activation
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.kernel_initializer = kernel_initializer
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.l1 = l1
+        self.l2 = l2
+        self.validation_fraction = validation_fraction
+        self.callbacks = callbacks
+        self.class_weight = class_weight
+        self.random_state = random_state
+        self.device = device
+        self.warm_start = warm_start
+        self.verbose = verbose
+
+    def _validate_X_y(self, X, y, reset: bool):
+        X, y = super()._validate_X_y(X, y, reset)
+        if reset:
+            self.input_shape_ = _infer_image_shape(X.shape[1:], self.input_shape)
+        else:
+            self._check_image_shape(X)
+        return X, y
+
+    def _validate_X(self, X, reset: bool) -> np.ndarray:
+        X = super()._validate_X(X, reset)
+        self._check_image_shape(X)
+        return X
+
+    def _check_image_shape(self, X: np.ndarray) -> None:
+        fitted = self.input_shape_
+        sample = X.shape[1:]
+        same_values = math.prod(sample) == math.prod(fitted)
+        if not same_values or (X.ndim > 2 and sample not in (fitted, fitted[1:])):
+            raise ValueError(
+                f"X has samples of shape {sample}, but {type(self).__name__} was fitted on "
+                f"images of shape {fitted}."
+            )
+
+    def _sample_shape(self) -> tuple[int, ...]:
+        return self.input_shape_
+
+    def _build_module(self, n_outputs: int) -> CNN:
+        return CNN(
+            self.input_shape_,
+            n_outputs,
+            tuple(self.filters),
+            tuple(self.kernel_sizes),
+            pool_size=self.pool_size,
+            padding=self.padding,
+            dense_units=tuple(self.dense_units),
+            activation=self.activation,
+            dropout=self.dropout,
+            batch_norm=self.batch_norm,
+            kernel_initializer=self.kernel_initializer,
+        )

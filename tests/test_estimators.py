@@ -1,0 +1,317 @@
+"""Behaviour of the estimators that scikit-learn's generic checks do not pin down."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import load_digits, make_classification
+from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import InvalidParameterError
+
+from skdeep import CNNClassifier, MLPClassifier, MLPRegressor
+
+FAST = {"max_epochs": 5, "hidden_layer_sizes": (16,), "device": "cpu", "random_state": 0}
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, y = make_classification(
+        n_samples=300, n_features=6, n_informative=4, n_classes=3, random_state=0
+    )
+    return X.astype(np.float32), y
+
+
+def test_parameter_count_of_the_issue_example():
+    X = np.random.RandomState(0).rand(20, 784)
+    y = np.arange(20) % 10
+    clf = MLPClassifier(hidden_layer_sizes=(128,), max_epochs=1, device="cpu").fit(X, y)
+    assert clf.count_params() == 101_770
+    summary = clf.summary()
+    assert summary.total_params == 101_770
+    assert summary.frame["params"].tolist() == [100_480, 0, 1_290]
+    assert "Total params: 101,770" in str(summary)
+
+
+def test_lenet5_with_valid_padding_has_the_classic_size():
+    X = np.random.RandomState(0).rand(20, 28, 28)
+    y = np.arange(20) % 10
+    cnn = CNNClassifier(padding="valid", max_epochs=1, device="cpu").fit(X, y)
+    assert cnn.count_params() == 44_426
+    shapes = cnn.summary().frame.set_index("type")["output_shape"]
+    assert shapes["Flatten"] == (None, 256)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [np.array(["cat", "dog", "emu"]), np.array([3, 10, 42]), np.array([True, False, True])],
+)
+def test_labels_come_back_as_given(blobs, labels):
+    X, y = blobs
+    y_labels = labels[y % len(np.unique(labels))] if labels.dtype != bool else y == 1
+    clf = MLPClassifier(**FAST).fit(X, y_labels)
+    np.testing.assert_array_equal(clf.classes_, np.unique(y_labels))
+    predicted = clf.predict(X)
+    assert predicted.dtype == np.asarray(y_labels).dtype
+    assert set(predicted) <= set(np.unique(y_labels))
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), len(clf.classes_))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(predicted, clf.classes_[proba.argmax(axis=1)])
+
+
+def test_learns_digits():
+    X, y = load_digits(return_X_y=True)
+    clf = MLPClassifier(max_epochs=20, random_state=0, device="cpu").fit(X[:1200] / 16, y[:1200])
+    assert clf.score(X[1200:] / 16, y[1200:]) > 0.9
+
+
+def test_dataframe_feature_names_and_non_numeric_columns(blobs):
+    X, y = blobs
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    clf = MLPClassifier(**FAST).fit(frame, y)
+    np.testing.assert_array_equal(clf.feature_names_in_, frame.columns)
+    frame["colour"] = "red"
+    frame["city"] = "Lyon"
+    with pytest.raises(ValueError, match=r"non-numeric columns \['colour', 'city'\]"):
+        MLPClassifier(**FAST).fit(frame, y)
+
+
+def test_same_random_state_same_predictions_and_different_otherwise(blobs):
+    X, y = blobs
+    first = MLPClassifier(**FAST).fit(X, y).predict_proba(X)
+    again = MLPClassifier(**FAST).fit(X, y).predict_proba(X)
+    other = MLPClassifier(**{**FAST, "random_state": 1}).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, other)
+
+
+def test_fit_leaves_the_global_torch_random_state_alone(blobs):
+    X, y = blobs
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    MLPClassifier(**FAST).fit(X, y)
+    np.testing.assert_array_equal(torch.rand(3), expected)
+
+
+def test_clone_and_pickle_round_trips(blobs):
+    X, y = blobs
+    clf = MLPClassifier(**FAST).fit(X, y)
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+    fresh = clone(clf)
+    assert not hasattr(fresh, "net_")
+    np.testing.assert_array_equal(fresh.fit(X, y).predict_proba(X), clf.predict_proba(X))
+
+
+def test_partial_fit_trains_exactly_one_epoch_per_call(blobs):
+    X, y = blobs
+    clf = MLPClassifier(**{**FAST, "max_epochs": 50})
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        clf.partial_fit(X, y)
+    clf.partial_fit(X[:100], y[:100], classes=[0, 1, 2])
+    assert len(clf.history_) == 1
+    weights = [p.detach().clone() for p in clf.net_.module_.parameters()]
+    clf.partial_fit(X, y)
+    assert clf.n_iter_ == len(clf.history_) == 2
+    assert any(
+        not torch.equal(a, b) for a, b in zip(weights, clf.net_.module_.parameters(), strict=True)
+    )
+    with pytest.raises(ValueError, match=r"labels \[7\] that are not in classes_"):
+        clf.partial_fit(X[:3], [0, 1, 7])
+    with pytest.raises(ValueError, match="features"):
+        clf.partial_fit(X[:, :3], y)
+
+
+def test_partial_fit_sees_a_class_absent_from_its_first_batch(blobs):
+    X, y = blobs
+    first = y != 2
+    clf = MLPClassifier(**FAST).partial_fit(X[first], y[first], classes=[0, 1, 2])
+    assert clf.predict_proba(X).shape == (len(X), 3)
+
+
+def test_warm_start_continues_from_the_fitted_weights(blobs):
+    X, y = blobs
+    clf = MLPClassifier(**{**FAST, "warm_start": True}).fit(X, y)
+    module = clf.net_.module_
+    clf.fit(X, y)
+    assert clf.net_.module_ is module
+    assert len(clf.history_) == 2 * FAST["max_epochs"]
+    cold = MLPClassifier(**FAST).fit(X, y)
+    cold_module = cold.net_.module_
+    cold.fit(X, y)
+    assert cold.net_.module_ is not cold_module
+    assert len(cold.history_) == FAST["max_epochs"]
+
+
+def test_history_records_losses_accuracy_and_duration(blobs):
+    X, y = blobs
+    history = MLPClassifier(**FAST).fit(X, y).history_frame()
+    assert list(history.index) == [1, 2, 3, 4, 5]
+    for column in ["train_loss", "valid_loss", "valid_acc", "dur"]:
+        assert history[column].notna().all()
+    assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
+    no_valid = MLPClassifier(**{**FAST, "validation_fraction": 0.0}).fit(X, y).history_frame()
+    assert "valid_loss" not in no_valid
+
+
+def test_validation_accuracy_matches_a_prediction_on_the_held_out_rows(blobs):
+    X, y = blobs
+    clf = MLPClassifier(**{**FAST, "validation_fraction": 0.2}).fit(X, y)
+    valid = clf.net_.train_split.valid
+    held_out = valid.X.numpy()
+    assert len(held_out) == 60
+    labels = clf.classes_[valid.y.numpy()]
+    assert clf.history_[-1, "valid_acc"] == pytest.approx(clf.score(held_out, labels))
+
+
+def test_sample_weights_of_ones_change_nothing_and_zero_weights_remove_a_class(blobs):
+    X, y = blobs
+    plain = MLPClassifier(**FAST).fit(X, y).predict_proba(X)
+    ones = MLPClassifier(**FAST).fit(X, y, sample_weight=np.ones(len(y))).predict_proba(X)
+    np.testing.assert_array_equal(plain, ones)
+    without_2 = MLPClassifier(**{**FAST, "max_epochs": 20}).fit(
+        X, y, sample_weight=(y != 2).astype(float)
+    )
+    assert without_2.predict_proba(X)[:, 2].mean() < 0.1
+    with pytest.raises(ValueError, match="non-zero"):
+        MLPClassifier(**FAST).fit(X, y, sample_weight=np.zeros(len(y)))
+
+
+def test_balanced_class_weight_raises_minority_recall():
+    X, y = make_classification(
+        n_samples=400, n_features=4, weights=[0.9, 0.1], class_sep=0.5, random_state=0
+    )
+    params = {**FAST, "max_epochs": 10, "validation_fraction": 0.0}
+    plain = MLPClassifier(**params).fit(X, y).predict(X)
+    balanced = MLPClassifier(**params, class_weight="balanced").fit(X, y).predict(X)
+    assert (balanced[y == 1] == 1).mean() > (plain[y == 1] == 1).mean()
+    with pytest.raises(ValueError, match="class_weight names labels"):
+        MLPClassifier(**params, class_weight={5: 2.0}).fit(X, y)
+
+
+def test_l1_and_l2_penalties_apply_to_weights_only(blobs):
+    X, y = blobs
+    clf = MLPClassifier(**{**FAST, "l1": 0.01, "l2": 0.1}).fit(X, y)
+    net = clf.net_
+    X_t, y_t = torch.from_numpy(X[:8]), torch.from_numpy(y[:8])
+    with torch.no_grad():
+        outputs = net.module_(X_t)
+        penalised = net.get_loss(outputs, y_t, training=True)
+        data_loss = net.get_loss(outputs, y_t, training=False)
+    weights = [layer.weight for layer in net.module_ if isinstance(layer, torch.nn.Linear)]
+    expected = sum(0.01 * w.abs().sum() + 0.05 * w.pow(2).sum() for w in weights)
+    assert float((penalised - data_loss).detach()) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_l2_shrinks_the_weights(blobs):
+    X, y = blobs
+    norms = [
+        sum(float(p.pow(2).sum()) for p in MLPClassifier(**FAST, l2=l2).fit(X, y)
+            .net_.penalized_params_)
+        for l2 in (0.0, 1.0)
+    ]
+    assert norms[1] < 0.8 * norms[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "check"),
+    [
+        ("glorot_uniform", lambda w, fan_in, fan_out: w.abs().max() <= (6 / (fan_in + fan_out)) ** 0.5),
+        ("he_normal", lambda w, fan_in, fan_out: abs(w.std() - (2 / fan_in) ** 0.5) < 0.01),
+        ("random_uniform", lambda w, fan_in, fan_out: w.abs().max() <= 0.05),
+        ("random_normal", lambda w, fan_in, fan_out: abs(w.std() - 0.05) < 0.005),
+    ],
+)
+def test_kernel_initializers(name, check):
+    X = np.random.RandomState(0).rand(10, 400)
+    clf = MLPClassifier(
+        hidden_layer_sizes=(300,), kernel_initializer=name, max_epochs=1, learning_rate=1e-9,
+        device="cpu", random_state=0,
+    ).fit(X, np.arange(10) % 2)
+    layer = clf.net_.module_[0]
+    assert check(layer.weight.detach(), 400, 300)
+    assert float(layer.bias.abs().max()) < 1e-6
+
+
+def test_regressor_single_and_multi_output():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 4))
+    Y = np.column_stack([X @ [1, 2, 0, 0], X @ [0, 0, -1, 1]])
+    for loss in ("mse", "mae", "huber"):
+        reg = MLPRegressor(**{**FAST, "max_epochs": 40}, learning_rate=1e-2, loss=loss)
+        assert reg.fit(X, Y).predict(X).shape == (200, 2)
+        assert reg.score(X, Y) > 0.8
+    single = MLPRegressor(**FAST).fit(X, Y[:, 0])
+    assert single.predict(X).shape == (200,)
+    with pytest.raises(ValueError, match="y has 2 targets"):
+        single.partial_fit(X, Y)
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [((64,), (1, 8, 8)), ((8, 8), (1, 8, 8)), ((3, 8, 8), (3, 8, 8)), ((10,), (1, 1, 10))],
+)
+def test_cnn_infers_the_image_shape(shape, expected):
+    X = np.random.RandomState(0).rand(12, *shape)
+    y = np.arange(12) % 2
+    cnn = CNNClassifier(max_epochs=1, device="cpu").fit(X, y)
+    assert cnn.input_shape_ == expected
+    assert cnn.predict(X).shape == (12,)
+
+
+def test_cnn_shape_errors():
+    X = np.random.RandomState(0).rand(12, 64)
+    y = np.arange(12) % 2
+    with pytest.raises(ValueError, match=r"cannot form input_shape=\(7, 7\)"):
+        CNNClassifier(input_shape=(7, 7), device="cpu").fit(X, y)
+    cnn = CNNClassifier(max_epochs=1, device="cpu").fit(X.reshape(12, 8, 8), y)
+    with pytest.raises(ValueError, match=r"fitted on images of shape \(1, 8, 8\)"):
+        cnn.predict(np.random.rand(3, 8, 4))
+    with pytest.raises(ValueError, match="too small for a 5x5 convolution"):
+        CNNClassifier(padding="valid", device="cpu").fit(np.random.rand(12, 3, 3), y)
+    with pytest.raises(ValueError, match="filters and kernel_sizes must have the same length"):
+        CNNClassifier(filters=(4, 8), kernel_sizes=(3,), device="cpu").fit(X, y)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"activation": "relux"}, r"'activation' parameter .* among .*'relu'"),
+        ({"dropout": 1.5}, r"'dropout' parameter .* range \[0.0, 1.0\)"),
+        ({"batch_size": 0}, r"'batch_size' parameter"),
+        ({"optimizer": "lbfgs"}, r"'optimizer' parameter"),
+        ({"hidden_layer_sizes": (10, 0)}, r"hidden_layer_sizes must hold positive integers"),
+        ({"device": "gpu"}, r"device='gpu' is not a device"),
+    ],
+)
+def test_bad_parameters_are_refused_before_training(blobs, params, message):
+    X, y = blobs
+    with pytest.raises((ValueError, InvalidParameterError), match=message):
+        MLPClassifier(**{**FAST, **params}).fit(X, y)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_on_a_machine_without_it_is_refused(blobs):
+    X, y = blobs
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        MLPClassifier(**{**FAST, "device": "cuda"}).fit(X, y)
+
+
+def test_predict_before_fit_and_single_class():
+    with pytest.raises(NotFittedError):
+        MLPClassifier().predict(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="at least 2 classes.*only one class: 'a'"):
+        MLPClassifier(device="cpu").fit(np.zeros((4, 3)), ["a"] * 4)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw", "nadam", "rmsprop", "adagrad"])
+def test_every_optimizer_trains(blobs, optimizer):
+    X, y = blobs
+    clf = MLPClassifier(**{**FAST, "max_epochs": 10}, optimizer=optimizer, learning_rate=1e-2)
+    history = clf.fit(X, y).history_frame()
+    assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
+    assert isinstance(clf.net_.optimizer_, torch.optim.Optimizer)
