@@ -14,12 +14,10 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from torch import nn
 
@@ -40,84 +38,6 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 }
 _FUSED = {"sgd", "adam", "adamw", "adagrad"}
 _WITH_MOMENTUM = {"sgd", "rmsprop"}
-
-REGRESSION_LOSSES: dict[str, type[nn.Module]] = {
-    "mse": nn.MSELoss,
-    "mae": nn.L1Loss,
-    "huber": nn.HuberLoss,
-}
-
-ARCHITECTURE_PARAMETERS_DOC = """\
-    hidden_layer_sizes : tuple of int, default=(100,)
-        One entry per hidden layer, its number of units. ``()`` gives no hidden layer:
-        softmax (or linear) regression.
-    activation : {"relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh"}, default="relu"
-        Activation of the hidden layers."""
-
-LAYER_PARAMETERS_DOC = """\
-    dropout : float in [0, 1), default=0.0
-        Dropout rate after each hidden activation (0 disables it).
-    batch_norm : bool, default=False
-        Batch normalisation before each hidden activation.
-    kernel_initializer : {"glorot_uniform", "glorot_normal", "he_uniform", "he_normal", \
-"random_uniform", "random_normal", "default"}, default="glorot_uniform"
-        Initialisation of the weights (Keras' names; biases start at zero). ``"default"``
-        keeps PyTorch's initialisation."""
-
-TRAINING_PARAMETERS_DOC = """\
-    optimizer : {"sgd", "adam", "adamw", "nadam", "rmsprop", "adagrad"}, default="adam"
-        The torch optimizer, in its fused or foreach implementation where torch has one.
-    learning_rate : float > 0, default=1e-3
-        The optimizer's learning rate.
-    momentum : float in [0, 1], default=0.9
-        Momentum of ``"sgd"`` and ``"rmsprop"``; ignored by the other optimizers.
-    batch_size : int >= 1, default=32
-        Samples per mini-batch; the last batch of an epoch holds the remainder.
-    max_epochs : int >= 1, default=100
-        Epochs trained by ``fit``. ``partial_fit`` trains exactly one.
-    l1 : float >= 0, default=0.0
-        L1 penalty ``l1 * sum|w|`` on the weights (not the biases), added to the loss.
-    l2 : float >= 0, default=0.0
-        L2 penalty ``l2 / 2 * sum w**2`` on the weights (not the biases), added to the loss.
-    validation_fraction : float in [0, 1), default=0.1
-        Fraction of the training data held out (stratified for classifiers) to record
-        ``valid_loss`` (and ``valid_acc``) in ``history_``. 0 trains on everything.
-    callbacks : list of skorch callbacks, default=None
-        Extra skorch callbacks; each fit works on its own copy.
-    random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, shuffling, dropout and the validation split. An int makes a fit
-        repeatable on the CPU.
-    device : {"auto", "cpu", "cuda"} or a torch device string, default="auto"
-        Where the model and the data live during the fit; ``"auto"`` is CUDA when available.
-    warm_start : bool, default=False
-        When True, ``fit`` continues from the previous fit's weights for ``max_epochs`` more
-        epochs instead of starting again.
-    verbose : int, default=0
-        Print one line per epoch when positive."""
-
-FITTED_ATTRIBUTES_DOC = """\
-    net_ : skorch.NeuralNet
-        The trained skorch net; ``net_.module_`` is the torch module.
-    history_ : skorch.History
-        One record per epoch: ``train_loss``, ``valid_loss`` (and ``valid_acc`` for
-        classifiers) when validating, ``dur`` (seconds). See :meth:`history_frame`.
-    n_iter_ : int
-        Epochs trained so far.
-    n_features_in_ : int
-        Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of str
-        Column names seen in ``fit``, when ``X`` was a DataFrame with string column names."""
-
-
-def fill_doc(cls: type) -> type:
-    """Class decorator: substitute the shared parameter docs into ``cls.__doc__``."""
-    cls.__doc__ = cls.__doc__.format(
-        architecture_parameters=ARCHITECTURE_PARAMETERS_DOC,
-        layer_parameters=LAYER_PARAMETERS_DOC,
-        training_parameters=TRAINING_PARAMETERS_DOC,
-        fitted_attributes=FITTED_ATTRIBUTES_DOC,
-    )
-    return cls
 
 
 def resolve_device(device: str) -> torch.device:
@@ -281,9 +201,7 @@ class BaseNetwork(BaseEstimator):
         class_weights = self._class_weights(y_encoded)
         if sample_weight is None and class_weights is None:
             return None
-        weights = _check_sample_weight(
-            sample_weight, X, dtype=np.float32, ensure_non_negative=True
-        )
+        weights = _check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
         if class_weights is not None:
             weights = weights * class_weights[y_encoded].astype(np.float32)
         total = weights.sum()
@@ -420,180 +338,3 @@ class _PredefinedSplit:
 
     def __call__(self, dataset, y=None, **fit_params):
         return dataset, self.valid
-
-
-class NetworkClassifier(ClassifierMixin, BaseNetwork):
-    """The classifier side: label encoding, class weights, ``predict_proba``."""
-
-    _parameter_constraints: dict = {
-        **BaseNetwork._parameter_constraints,
-        "class_weight": [StrOptions({"balanced"}), dict, None],
-    }
-    _y_validation: dict = {}
-
-    def _criterion(self) -> nn.Module:
-        return nn.CrossEntropyLoss(reduction="none")
-
-    def _n_outputs(self) -> int:
-        return len(self.classes_)
-
-    def _encode_targets(self, y, first_call: bool, classes=None) -> np.ndarray:
-        check_classification_targets(y)
-        if first_call:
-            self.classes_ = np.unique(y if classes is None else classes)
-            if len(self.classes_) < 2:
-                raise ValueError(
-                    f"{type(self).__name__} needs samples of at least 2 classes, but the data "
-                    f"contains only one class: {self.classes_.tolist()[0]!r}."
-                )
-        unknown = np.setdiff1d(y, self.classes_)
-        if len(unknown):
-            raise ValueError(
-                f"y contains labels {unknown.tolist()} that are not in classes_ "
-                f"{self.classes_.tolist()}."
-            )
-        return np.searchsorted(self.classes_, y).astype(np.int64)
-
-    def _class_weights(self, y_encoded: np.ndarray) -> np.ndarray | None:
-        if self.class_weight is None:
-            return None
-        present = np.unique(y_encoded)
-        if self.class_weight == "balanced":
-            weights = np.ones(len(self.classes_))
-            weights[present] = compute_class_weight(
-                "balanced", classes=present, y=y_encoded
-            )
-            return weights
-        unknown = set(self.class_weight) - set(self.classes_.tolist())
-        if unknown:
-            raise ValueError(
-                f"class_weight names labels {sorted(map(str, unknown))} that are not in the "
-                f"classes {self.classes_.tolist()}."
-            )
-        return np.array([self.class_weight.get(c, 1.0) for c in self.classes_.tolist()])
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
-        """Train for exactly one epoch, continuing from the current weights.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-        classes : array-like of shape (n_classes,), default=None
-            Every label the classifier will see; required on the first call, as in
-            scikit-learn.
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        self
-        """
-        if not hasattr(self, "net_") and classes is None:
-            raise ValueError("classes must be passed on the first call to partial_fit.")
-        return self._partial_fit(X, y, sample_weight=sample_weight, classes=classes)
-
-    def predict_proba(self, X) -> np.ndarray:
-        """Return class probabilities, shape (n_samples, n_classes), columns as ``classes_``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_classes)
-        """
-        return torch.softmax(self._outputs(X).double(), dim=1).numpy()
-
-    def predict(self, X) -> np.ndarray:
-        """Return the most probable class of each sample, as one of ``classes_``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-        """
-        best = self._outputs(X).argmax(dim=1).numpy()
-        return self.classes_[best]
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = True
-        return tags
-
-
-class NetworkRegressor(RegressorMixin, BaseNetwork):
-    """The regressor side: a choice of loss, one or several targets."""
-
-    _parameter_constraints: dict = {
-        **BaseNetwork._parameter_constraints,
-        "loss": [StrOptions(set(REGRESSION_LOSSES))],
-    }
-    _y_validation: dict = {"multi_output": True, "y_numeric": True}
-
-    def _criterion(self) -> nn.Module:
-        return REGRESSION_LOSSES[self.loss](reduction="none")
-
-    def _n_outputs(self) -> int:
-        return self.n_outputs_
-
-    def _encode_targets(self, y, first_call: bool, classes=None) -> np.ndarray:
-        y = np.asarray(y, dtype=np.float32)
-        y2d = y.reshape(len(y), -1)
-        if first_call:
-            self.n_outputs_ = y2d.shape[1]
-        elif y2d.shape[1] != self.n_outputs_:
-            raise ValueError(
-                f"y has {y2d.shape[1]} targets, but {type(self).__name__} was fitted with "
-                f"{self.n_outputs_}."
-            )
-        return y2d
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
-        """Train for exactly one epoch, continuing from the current weights.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        self
-        """
-        return self._partial_fit(X, y, sample_weight=sample_weight)
-
-    def predict(self, X) -> np.ndarray:
-        """Return the predicted targets, shape (n_samples,) for a single target.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,) or (n_samples, n_outputs)
-        """
-        outputs = self._outputs(X).numpy().astype(np.float64)
-        return outputs.ravel() if self.n_outputs_ == 1 else outputs
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags
-
-    def _expected_failed_checks(self) -> dict[str, str]:
-        return {
-            **super()._expected_failed_checks(),
-            "check_methods_subset_invariance": (
-                "float32 matrix products sum in a different order for one row than for a "
-                "batch, so a prediction may differ in its last bit (about 2e-7) between the "
-                "two; classifiers are unaffected"
-            ),
-        }

@@ -45,8 +45,14 @@ class ModelSummary:
         line = lambda r: f"{r[0]:<{widths[0]}}   {r[1]:<{widths[1]}}   {r[2]:>{widths[2]}}"  # noqa: E731
         rule = "-" * (sum(widths) + 6)
         return "\n".join(
-            [f"Model: {self.model_name}", line(header), rule, *map(line, body), rule,
-             f"Total params: {self.total_params:,}"]
+            [
+                f"Model: {self.model_name}",
+                line(header),
+                rule,
+                *map(line, body),
+                rule,
+                f"Total params: {self.total_params:,}",
+            ]
         )
 
     __repr__ = __str__

@@ -23,14 +23,19 @@ def _demo(args: argparse.Namespace) -> int:
             StandardScaler(), CNNClassifier(random_state=args.random_state, device=args.device)
         ),
     }
-    print(f"digits: {X.shape[0]} samples, {X.shape[1]} features, {len(set(y))} classes; "
-          f"{args.cv}-fold cross-validation")
+    print(
+        f"digits: {X.shape[0]} samples, {X.shape[1]} features, {len(set(y))} classes; "
+        f"{args.cv}-fold cross-validation"
+    )
     print(f"{'model':<16}{'accuracy':>10}{'std':>8}{'fit s':>8}")
     for name, model in models.items():
         scores = cross_validate(model, X, y, cv=args.cv)
         accuracy = scores["test_score"]
-        print(f"{name:<16}{accuracy.mean():>10.4f}{accuracy.std():>8.4f}"
-              f"{scores['fit_time'].mean():>8.2f}", flush=True)
+        print(
+            f"{name:<16}{accuracy.mean():>10.4f}{accuracy.std():>8.4f}"
+            f"{scores['fit_time'].mean():>8.2f}",
+            flush=True,
+        )
     return 0
 
 

@@ -308,9 +308,7 @@ def layer_table(module: nn.Module, example: torch.Tensor) -> list[tuple[str, str
 
             def record(layer: nn.Module, _inputs, output, name: str = name) -> None:
                 shape = (None, *output.shape[1:])
-                rows.append(
-                    (name, type(layer).__name__, shape, count_params(layer))
-                )
+                rows.append((name, type(layer).__name__, shape, count_params(layer)))
 
             hooks.append(layer.register_forward_hook(record))
     was_training = module.training

@@ -10,7 +10,11 @@ ESTIMATORS = [
     MLPClassifier(**FAST),
     MLPRegressor(**FAST),
     CNNClassifier(
-        filters=(4,), kernel_sizes=(3,), dense_units=(16,), max_epochs=30, learning_rate=1e-2,
+        filters=(4,),
+        kernel_sizes=(3,),
+        dense_units=(16,),
+        max_epochs=30,
+        learning_rate=1e-2,
         device="cpu",
     ),
 ]

@@ -1,0 +1,75 @@
+"""Parameter documentation shared by the estimators' docstrings."""
+
+from __future__ import annotations
+
+ARCHITECTURE_PARAMETERS_DOC = """\
+    hidden_layer_sizes : tuple of int, default=(100,)
+        One entry per hidden layer, its number of units. ``()`` gives no hidden layer:
+        softmax (or linear) regression.
+    activation : {"relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh"}, default="relu"
+        Activation of the hidden layers."""
+
+LAYER_PARAMETERS_DOC = """\
+    dropout : float in [0, 1), default=0.0
+        Dropout rate after each hidden activation (0 disables it).
+    batch_norm : bool, default=False
+        Batch normalisation before each hidden activation.
+    kernel_initializer : {"glorot_uniform", "glorot_normal", "he_uniform", "he_normal", \
+"random_uniform", "random_normal", "default"}, default="glorot_uniform"
+        Initialisation of the weights (Keras' names; biases start at zero). ``"default"``
+        keeps PyTorch's initialisation."""
+
+TRAINING_PARAMETERS_DOC = """\
+    optimizer : {"sgd", "adam", "adamw", "nadam", "rmsprop", "adagrad"}, default="adam"
+        The torch optimizer, in its fused or foreach implementation where torch has one.
+    learning_rate : float > 0, default=1e-3
+        The optimizer's learning rate.
+    momentum : float in [0, 1], default=0.9
+        Momentum of ``"sgd"`` and ``"rmsprop"``; ignored by the other optimizers.
+    batch_size : int >= 1, default=32
+        Samples per mini-batch; the last batch of an epoch holds the remainder.
+    max_epochs : int >= 1, default=100
+        Epochs trained by ``fit``. ``partial_fit`` trains exactly one.
+    l1 : float >= 0, default=0.0
+        L1 penalty ``l1 * sum|w|`` on the weights (not the biases), added to the loss.
+    l2 : float >= 0, default=0.0
+        L2 penalty ``l2 / 2 * sum w**2`` on the weights (not the biases), added to the loss.
+    validation_fraction : float in [0, 1), default=0.1
+        Fraction of the training data held out (stratified for classifiers) to record
+        ``valid_loss`` (and ``valid_acc``) in ``history_``. 0 trains on everything.
+    callbacks : list of skorch callbacks, default=None
+        Extra skorch callbacks; each fit works on its own copy.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling, dropout and the validation split. An int makes a fit
+        repeatable on the CPU.
+    device : {"auto", "cpu", "cuda"} or a torch device string, default="auto"
+        Where the model and the data live during the fit; ``"auto"`` is CUDA when available.
+    warm_start : bool, default=False
+        When True, ``fit`` continues from the previous fit's weights for ``max_epochs`` more
+        epochs instead of starting again.
+    verbose : int, default=0
+        Print one line per epoch when positive."""
+
+FITTED_ATTRIBUTES_DOC = """\
+    net_ : skorch.NeuralNet
+        The trained skorch net; ``net_.module_`` is the torch module.
+    history_ : skorch.History
+        One record per epoch: ``train_loss``, ``valid_loss`` (and ``valid_acc`` for
+        classifiers) when validating, ``dur`` (seconds). See :meth:`history_frame`.
+    n_iter_ : int
+        Epochs trained so far.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of str
+        Column names seen in ``fit``, when ``X`` was a DataFrame with string column names."""
+
+
+def fill_doc(cls: type) -> type:
+    """Class decorator: substitute the shared parameter docs into ``cls.__doc__``."""
+    cls.__doc__ = cls.__doc__.format(
+        architecture_parameters=ARCHITECTURE_PARAMETERS_DOC,
+        layer_parameters=LAYER_PARAMETERS_DOC,
+        training_parameters=TRAINING_PARAMETERS_DOC,
+        fitted_attributes=FITTED_ATTRIBUTES_DOC,
+    )
+    return cls
