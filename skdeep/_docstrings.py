@@ -66,10 +66,12 @@ FITTED_ATTRIBUTES_DOC = """\
 
 def fill_doc(cls: type) -> type:
     """Class decorator: substitute the shared parameter docs into ``cls.__doc__``."""
+    # The placeholders sit at the docstring's indentation, which the templates' first lines
+    # already carry.
     cls.__doc__ = cls.__doc__.format(
-        architecture_parameters=ARCHITECTURE_PARAMETERS_DOC,
-        layer_parameters=LAYER_PARAMETERS_DOC,
-        training_parameters=TRAINING_PARAMETERS_DOC,
-        fitted_attributes=FITTED_ATTRIBUTES_DOC,
+        architecture_parameters=ARCHITECTURE_PARAMETERS_DOC.lstrip(),
+        layer_parameters=LAYER_PARAMETERS_DOC.lstrip(),
+        training_parameters=TRAINING_PARAMETERS_DOC.lstrip(),
+        fitted_attributes=FITTED_ATTRIBUTES_DOC.lstrip(),
     )
     return cls

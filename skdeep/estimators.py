@@ -20,35 +20,35 @@ _MLP_CONSTRAINTS = {"hidden_layer_sizes": ["array-like"]}
 class MLPClassifier(NetworkClassifier):
     """Multi-layer perceptron classifier, trained by skorch on PyTorch.
 
-        Softmax output and cross-entropy loss; binary problems use two outputs, so
-        ``predict_proba`` always has one column per class.
+    Softmax output and cross-entropy loss; binary problems use two outputs, so
+    ``predict_proba`` always has one column per class.
 
-        Parameters
-        ----------
+    Parameters
+    ----------
     {architecture_parameters}
     {layer_parameters}
     {training_parameters}
-        class_weight : "balanced", dict or None, default=None
-            Weights of the classes in the loss, as in scikit-learn.
+    class_weight : "balanced", dict or None, default=None
+        Weights of the classes in the loss, as in scikit-learn.
 
-        Attributes
-        ----------
-        classes_ : ndarray of shape (n_classes,)
-            The labels, as given (strings, ints, bools ...).
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The labels, as given (strings, ints, bools ...).
     {fitted_attributes}
 
-        Examples
-        --------
-        >>> from sklearn.datasets import load_iris
-        >>> from sklearn.pipeline import make_pipeline
-        >>> from sklearn.preprocessing import StandardScaler
-        >>> X, y = load_iris(return_X_y=True)
-        >>> clf = make_pipeline(StandardScaler(),
-        ...                     MLPClassifier(max_epochs=30, learning_rate=1e-2, random_state=0))
-        >>> clf.fit(X, y).score(X, y) > 0.9
-        True
-        >>> clf[-1].count_params()
-        1003
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = make_pipeline(StandardScaler(),
+    ...                     MLPClassifier(max_epochs=30, learning_rate=1e-2, random_state=0))
+    >>> clf.fit(X, y).score(X, y) > 0.9
+    True
+    >>> clf[-1].count_params()
+    1003
     """
 
     _parameter_constraints: dict = {
@@ -114,33 +114,33 @@ class MLPClassifier(NetworkClassifier):
 class MLPRegressor(NetworkRegressor):
     """Multi-layer perceptron regressor, trained by skorch on PyTorch.
 
-        Linear output layer; one or several targets. Targets are used as given: scale them
-        (for example with :class:`~sklearn.compose.TransformedTargetRegressor`) when they are large.
+    Linear output layer; one or several targets. Targets are used as given: scale them
+    (for example with :class:`~sklearn.compose.TransformedTargetRegressor`) when they are large.
 
-        Parameters
-        ----------
+    Parameters
+    ----------
     {architecture_parameters}
     {layer_parameters}
     {training_parameters}
-        loss : {{"mse", "mae", "huber"}}, default="mse"
-            Mean squared error, mean absolute error, or Huber loss (delta 1).
+    loss : {{"mse", "mae", "huber"}}, default="mse"
+        Mean squared error, mean absolute error, or Huber loss (delta 1).
 
-        Attributes
-        ----------
-        n_outputs_ : int
-            Number of targets.
+    Attributes
+    ----------
+    n_outputs_ : int
+        Number of targets.
     {fitted_attributes}
 
-        Examples
-        --------
-        >>> import numpy as np
-        >>> rng = np.random.RandomState(0)
-        >>> X = rng.normal(size=(200, 3))
-        >>> y = X @ [1.0, -2.0, 0.5]
-        >>> reg = MLPRegressor(hidden_layer_sizes=(), max_epochs=40, learning_rate=0.05,
-        ...                    random_state=0).fit(X, y)
-        >>> reg.score(X, y) > 0.99
-        True
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(200, 3))
+    >>> y = X @ [1.0, -2.0, 0.5]
+    >>> reg = MLPRegressor(hidden_layer_sizes=(), max_epochs=40, learning_rate=0.05,
+    ...                    random_state=0).fit(X, y)
+    >>> reg.score(X, y) > 0.99
+    True
     """
 
     _parameter_constraints: dict = {
@@ -224,46 +224,47 @@ def _infer_image_shape(sample_shape: tuple[int, ...], declared) -> tuple[int, in
 class CNNClassifier(NetworkClassifier):
     """Convolutional classifier with LeNet-5's layer sequence, trained by skorch on PyTorch.
 
-        Convolution blocks (``Conv2d -> activation -> MaxPool2d``), then dense blocks, then a
-        softmax output. With ``padding="valid"`` on 28x28 MNIST it is exactly the classic LeNet-5
-        (44,426 parameters).
+    Convolution blocks (``Conv2d -> activation -> MaxPool2d``), then dense blocks, then a
+    softmax output. With ``padding="valid"`` on 28x28 MNIST it is exactly the classic LeNet-5
+    (44,426 parameters).
 
-        Parameters
-        ----------
-        filters : tuple of int, default=(6, 16)
-            Number of filters of each convolution block.
-        kernel_sizes : tuple of int, default=(5, 5)
-            Kernel size of each convolution block, one per entry of ``filters``.
-        pool_size : int, default=2
-            Max-pooling window; an axis shorter than it is not pooled.
-        padding : {{"same", "valid"}}, default="same"
-            ``"same"`` keeps the image size through each convolution, so any image works.
-        dense_units : tuple of int, default=(120, 84)
-            Units of each dense hidden layer after the convolutions.
-        input_shape : tuple of int or None, default=None
-            ``(channels, height, width)`` or ``(height, width)`` of one sample. None infers it:
-            ``(n, H, W)`` and ``(n, C, H, W)`` arrays give their own shape; ``(n, H*W)`` with a
-            square ``H*W`` becomes ``(1, H, W)``; any other ``(n, F)`` a one-row image ``(1, 1, F)``.
-        activation : {{"relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh"}}, default="relu"
+    Parameters
+    ----------
+    filters : tuple of int, default=(6, 16)
+        Number of filters of each convolution block.
+    kernel_sizes : tuple of int, default=(5, 5)
+        Kernel size of each convolution block, one per entry of ``filters``.
+    pool_size : int, default=2
+        Max-pooling window; an axis shorter than it is not pooled.
+    padding : {{"same", "valid"}}, default="same"
+        ``"same"`` keeps the image size through each convolution, so any image works.
+    dense_units : tuple of int, default=(120, 84)
+        Units of each dense hidden layer after the convolutions.
+    input_shape : tuple of int or None, default=None
+        ``(channels, height, width)`` or ``(height, width)`` of one sample. None infers it:
+        ``(n, H, W)`` and ``(n, C, H, W)`` arrays give their own shape; ``(n, H*W)`` with a
+        square ``H*W`` becomes ``(1, H, W)``; any other ``(n, F)`` becomes a
+        one-row image ``(1, 1, F)``.
+    activation : {{"relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh"}}, default="relu"
     {layer_parameters}
     {training_parameters}
-        class_weight : "balanced", dict or None, default=None
-            Weights of the classes in the loss, as in scikit-learn.
+    class_weight : "balanced", dict or None, default=None
+        Weights of the classes in the loss, as in scikit-learn.
 
-        Attributes
-        ----------
-        classes_ : ndarray of shape (n_classes,)
-        input_shape_ : tuple of int
-            ``(channels, height, width)`` of one sample, as the network sees it.
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    input_shape_ : tuple of int
+        ``(channels, height, width)`` of one sample, as the network sees it.
     {fitted_attributes}
 
-        Examples
-        --------
-        >>> from sklearn.datasets import load_digits
-        >>> X, y = load_digits(return_X_y=True)
-        >>> cnn = CNNClassifier(max_epochs=3, random_state=0).fit(X[:300] / 16, y[:300])
-        >>> cnn.input_shape_
-        (1, 8, 8)
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> X, y = load_digits(return_X_y=True)
+    >>> cnn = CNNClassifier(max_epochs=3, random_state=0).fit(X[:300] / 16, y[:300])
+    >>> cnn.input_shape_
+    (1, 8, 8)
     """
 
     _parameter_constraints: dict = {
