@@ -48,7 +48,7 @@ class MLPClassifier(NetworkClassifier):
     >>> clf.fit(X, y).score(X, y) > 0.9
     True
     >>> clf[-1].count_params()
-    1003
+    803
     """
 
     _parameter_constraints: dict = {
