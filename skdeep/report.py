@@ -1,0 +1,185 @@
+"""Reports on disk: an output folder that is never overwritten silently, and Markdown reports."""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from . import __version__
+
+
+def prepare_output_dir(path: str | Path, force: bool = False) -> Path:
+    """Create ``path``, refusing a non-empty one unless ``force`` (then its content is removed).
+
+    Parameters
+    ----------
+    path : str or Path
+    force : bool, default=False
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    FileExistsError
+        When ``path`` holds files and ``force`` is False.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp()) / "run"
+    >>> prepare_output_dir(folder).is_dir()
+    True
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"{path} exists and is not a folder.")
+    if path.is_dir() and any(path.iterdir()):
+        if not force:
+            raise FileExistsError(
+                f"{path} is not empty; choose another --out folder, or pass --force to replace "
+                "its content."
+            )
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def environment_lines() -> list[str]:
+    """Versions and machine facts that a reader needs to judge timings."""
+    import os
+
+    import sklearn
+    import skorch
+    import torch
+
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return [
+        f"skdeep {__version__}, torch {torch.__version__}, skorch {skorch.__version__}, "
+        f"scikit-learn {sklearn.__version__}, pandas {pd.__version__}",
+        f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
+        f"{os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}, {device}",
+    ]
+
+
+def pyplot():
+    """Return ``matplotlib.pyplot``, or say how to install it."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ImportError(
+            "Figures need matplotlib: pip install 'skdeep[all]' (or pip install matplotlib)."
+        ) from None
+    return plt
+
+
+def write_comparison_report(
+    result, out_dir: Path, *, title: str, description: list[str], command: str
+) -> list[Path]:
+    """Write ``report.md``, ``results.csv``, ``fold_scores.csv`` and ``comparison.png``.
+
+    Parameters
+    ----------
+    result : ComparisonResult
+    out_dir : Path
+        An existing folder (see :func:`prepare_output_dir`).
+    title : str
+    description : list of str
+        Lines about the data, shown under the title.
+    command : str
+        The command line that produced the report.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    plt = pyplot()
+
+    metric = result.scoring[0]
+    files = [
+        out_dir / name
+        for name in (
+            "report.md",
+            "results.csv",
+            "fold_scores.csv",
+            "comparison.png",
+            "results.json",
+        )
+    ]
+    report, results_csv, folds_csv, figure_png, results_json = files
+    result.frame.to_csv(results_csv)
+    result.fold_scores.to_csv(folds_csv, index=False)
+    results_json.write_text(json.dumps(comparison_summary(result), indent=2))
+    figure = result.plot()
+    figure.savefig(figure_png, dpi=120)
+    plt.close(figure)
+
+    frame = result.frame
+    best = result.best
+    close = [name for name in frame.index[1:] if not (frame.loc[name, "p_vs_best"] < 0.05)]
+    lines = [
+        f"# {title}",
+        "",
+        *[f"- {line}" for line in description],
+        f"- {result.n_folds}-fold cross-validation, the same folds for every model; "
+        f"models ranked by mean {metric}.",
+        "",
+        "## Results",
+        "",
+        result.to_markdown(),
+        "",
+        "`fit_time` and `predict_time` are seconds per fold (`predict_time` includes scoring). "
+        "`t_vs_best`/`p_vs_best`: Nadeau and Bengio's corrected resampled t-test of the "
+        f"fold-by-fold {metric} of each model against {best} (the plain paired t-test is too "
+        "optimistic on overlapping training folds).",
+        "",
+        "![comparison](comparison.png)",
+        "",
+        "## Reading",
+        "",
+        f"- Best mean {metric}: **{best}** ({frame.loc[best, f'{metric}_mean']:.4f} ± "
+        f"{frame.loc[best, f'{metric}_std']:.4f}).",
+    ]
+    if close:
+        lines.append(
+            f"- Not distinguishable from it at the 5% level on these folds: {', '.join(close)}."
+        )
+    else:
+        lines.append("- Every other model is worse at the 5% level on these folds.")
+    failed = frame[frame["failed_folds"] > 0]
+    for name, row in failed.iterrows():
+        lines.append(f"- {name} failed on {row['failed_folds']} fold(s); its scores are NaN.")
+    lines += [
+        "",
+        "## Limits",
+        "",
+        f"- {result.n_folds} folds of {result.n_samples} samples and one seed per model: "
+        "differences smaller than the std across folds are not evidence.",
+        "- Default hyper-parameters for every model; a tuned model may rank differently.",
+        "- Times were measured on this machine, one model at a time:",
+        *[f"  {line}" for line in environment_lines()],
+        "",
+        f"Command: `{command}`",
+        "",
+    ]
+    report.write_text("\n".join(lines))
+    return files
+
+
+def comparison_summary(result) -> dict:
+    """A JSON-serialisable summary of a ComparisonResult (for ``--json``)."""
+    frame = result.frame.astype(object).where(result.frame.notna(), None)
+    return {
+        "task": result.task,
+        "scoring": result.scoring,
+        "n_samples": result.n_samples,
+        "n_folds": result.n_folds,
+        "best": result.best,
+        "models": frame.reset_index().to_dict(orient="records"),
+    }
