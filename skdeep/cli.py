@@ -218,45 +218,109 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study(args: argparse.Namespace) -> int:
+    from .report import prepare_output_dir, write_study_report
+    from .studies import run_study
+
+    stem = Path(args.dataset).stem
+    out = Path(args.out or f"skdeep-out/study-{args.name}-{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+    out = prepare_output_dir(out, force=args.force)
+    data = load_dataset(
+        args.dataset,
+        target=args.target,
+        data_home=args.data_home,
+        max_samples=args.max_samples,
+        random_state=args.random_state,
+    )
+    result = run_study(
+        args.name,
+        data.X,
+        data.y,
+        seeds=args.seeds,
+        max_epochs=args.epochs,
+        device=args.device,
+        random_state=args.random_state,
+        progress="quiet" if args.quiet or args.json else "auto",
+    )
+    write_study_report(
+        result, out, description=data.description, command=shlex.join(["skdeep", *args.argv])
+    )
+    if args.json:
+        frame = result.frame.astype(object).where(result.frame.notna(), None)
+        print(
+            json.dumps(
+                {
+                    "study": args.name,
+                    "out": str(out),
+                    "variants": frame.reset_index().to_dict(orient="records"),
+                },
+                indent=2,
+            )
+        )
+        return 0
+    print(result.study.question)
+    print(result.frame.to_string(float_format="{:.4f}".format))
+    print(f"\nreport, tables and figure in {out}/")
+    return 0
+
+
+def _add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dataset",
+        default="digits",
+        help=f"{', '.join(DATASETS)}, or a path to a .csv file (default digits)",
+    )
+    parser.add_argument("--target", help="target column of a .csv dataset")
+    parser.add_argument("--max-samples", type=int, help="use a random subset of this many samples")
+    parser.add_argument(
+        "--data-home", help="folder of the datasets (default $SKDEEP_DATA or ~/skdeep_data)"
+    )
+    parser.add_argument("--out", help="output folder (default skdeep-out/COMMAND-...-TIME)")
+    parser.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary instead")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of the ``skdeep`` command."""
+    from .studies import STUDIES
+
     parser = argparse.ArgumentParser(
         prog="skdeep", description="PyTorch networks as scikit-learn estimators."
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    cmp = commands.add_parser(
+    compare = commands.add_parser(
         "compare",
         help="cross-validate networks and classical baselines on the same folds",
         description="Cross-validate networks and classical baselines on the same folds; print "
         "the table, write report.md, results.csv and the figures.",
     )
-    cmp.add_argument(
-        "--dataset",
-        default="digits",
-        help=f"{', '.join(DATASETS)}, or a path to a .csv file (default digits)",
-    )
-    cmp.add_argument("--target", help="target column of a .csv dataset")
-    cmp.add_argument(
+    _add_common_arguments(compare)
+    compare.add_argument(
         "--models",
         help="comma-separated: mlp, cnn, logistic, ridge, "
         "random_forest, hist_gradient_boosting, svc, knn (default: all that fit)",
     )
-    cmp.add_argument("--cv", type=int, default=5, help="number of folds (default 5)")
-    cmp.add_argument(
+    compare.add_argument("--cv", type=int, default=5, help="number of folds (default 5)")
+    compare.add_argument(
         "--scoring", help="comma-separated scikit-learn scorer names; the first ranks the models"
     )
-    cmp.add_argument("--out", help="output folder (default skdeep-out/compare-DATASET-TIME)")
-    cmp.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
-    cmp.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    cmp.add_argument("--epochs", type=int, help="epochs of the networks (default: theirs)")
-    cmp.add_argument("--max-samples", type=int, help="use a random subset of this many samples")
-    cmp.add_argument(
-        "--data-home", help="folder of the datasets (default $SKDEEP_DATA or ~/skdeep_data)"
+    compare.add_argument("--epochs", type=int, help="epochs of the networks (default: theirs)")
+    compare.set_defaults(run=_compare)
+
+    study = commands.add_parser(
+        "study",
+        help="run a hyper-parameter study and write its report",
+        description="Train the variants of one study over several seeds; print the table, "
+        "write report.md, the CSV files and the figure.",
     )
-    cmp.add_argument("--random-state", type=int, default=0)
-    cmp.add_argument("--quiet", action="store_true", help="no progress output")
-    cmp.add_argument("--json", action="store_true", help="print a JSON summary instead")
-    cmp.set_defaults(run=_compare)
+    study.add_argument("name", choices=list(STUDIES), help="the study to run")
+    _add_common_arguments(study)
+    study.add_argument("--seeds", type=int, default=3, help="repetitions per variant (default 3)")
+    study.add_argument("--epochs", type=int, default=20, help="epochs per run (default 20)")
+    study.set_defaults(run=_study)
     return parser
 
 

@@ -183,3 +183,89 @@ def comparison_summary(result) -> dict:
         "best": result.best,
         "models": frame.reset_index().to_dict(orient="records"),
     }
+
+
+def write_study_report(
+    result, out_dir: Path, *, description: list[str], command: str
+) -> list[Path]:
+    """Write ``report.md``, ``results.csv``, ``runs.csv``, ``curves.csv`` and ``study.png``.
+
+    Parameters
+    ----------
+    result : StudyResult
+    out_dir : Path
+        An existing folder (see :func:`prepare_output_dir`).
+    description : list of str
+        Lines about the data.
+    command : str
+        The command line that produced the report.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    plt = pyplot()
+    study = result.study
+    files = [
+        out_dir / name
+        for name in ("report.md", "results.csv", "runs.csv", "curves.csv", "study.png")
+    ]
+    report, results_csv, runs_csv, curves_csv, figure_png = files
+    result.frame.to_csv(results_csv)
+    result.runs.to_csv(runs_csv, index=False)
+    result.curves.to_csv(curves_csv, index=False)
+    figure = result.plot()
+    figure.savefig(figure_png, dpi=120)
+    plt.close(figure)
+
+    frame = result.frame.dropna(subset=["test_accuracy_mean"])
+    lines = [
+        f"# skdeep study {study.name}: {study.question}",
+        "",
+        *[f"- {line}" for line in description],
+        f"- {len(result.frame)} variants x {result.seeds} seeds, {result.max_epochs} epochs "
+        f"each; trained on {result.n_train} samples, scored on {result.n_test} held-out ones.",
+        "",
+        "## Expected beforehand",
+        "",
+        study.expectation,
+        "",
+        "## Results",
+        "",
+        result.to_markdown(),
+        "",
+        "![study](study.png)",
+        "",
+        "## Reading",
+        "",
+    ]
+    if not frame.empty:
+        best = frame["test_accuracy_mean"].idxmax()
+        best_mean = frame.loc[best, "test_accuracy_mean"]
+        best_std = frame.loc[best, "test_accuracy_std"]
+        close = [
+            v
+            for v in frame.index
+            if v != best and frame.loc[v, "test_accuracy_mean"] >= best_mean - max(best_std, 1e-12)
+        ]
+        lines.append(f"- Best mean test accuracy: **{best}** ({best_mean:.4f} ± {best_std:.4f}).")
+        if close:
+            lines.append(f"- Within one std of it: {', '.join(close)}.")
+    lines += [f"- Failed: {note}" for note in result.notes]
+    lines += [
+        "",
+        "## Limits",
+        "",
+        f"- {result.seeds} seeds per variant (they change the initialisation, shuffling and "
+        "dropout, not the split); one train/test split.",
+        f"- {result.max_epochs} epochs for every variant: a slow variant may still be improving.",
+        f"- {result.n_train} training samples; larger data may favour larger networks.",
+        "- Times were measured on this machine, one run at a time:",
+        *[f"  {line}" for line in environment_lines()],
+        "",
+        f"Command: `{command}`",
+        "",
+    ]
+    report.write_text("\n".join(lines))
+    return files
