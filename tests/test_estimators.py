@@ -322,3 +322,21 @@ def test_every_optimizer_trains(blobs, optimizer):
     history = clf.fit(X, y).history_frame()
     assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
     assert isinstance(clf.net_.optimizer_, torch.optim.Optimizer)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_digits_cross_validation_with_the_defaults(model):
+    """The foundation's acceptance figure: at least 0.95 in shuffled, stratified 5-fold CV."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    estimator = (
+        make_pipeline(StandardScaler(), MLPClassifier()) if model == "mlp" else CNNClassifier()
+    )
+    cv = StratifiedKFold(5, shuffle=True, random_state=0)
+    scores = cross_val_score(estimator, X, y, cv=cv)
+    print(f"{model}: {scores.mean():.4f} {scores.round(4)}")
+    assert scores.mean() >= 0.95
