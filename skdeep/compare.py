@@ -238,7 +238,7 @@ def corrected_paired_ttest(
     --------
     >>> t, p = corrected_paired_ttest(np.array([0.9, 0.92, 0.91]), np.array([0.8, 0.83, 0.8]), 0.5)
     >>> round(t, 2), p < 0.05
-    (13.52, True)
+    (10.95, True)
     """
     diff = np.asarray(scores_a, dtype=float) - np.asarray(scores_b, dtype=float)
     diff = diff[~np.isnan(diff)]
