@@ -1,0 +1,36 @@
+"""skorch callbacks for skdeep's estimators: schedules, early stopping, checkpoints, logging.
+
+Each is a skorch :class:`~skorch.callbacks.Callback` with one behaviour, usable in any skorch
+net and in an estimator's ``callbacks``; most are also switched on by estimator parameters
+(``early_stopping``, ``lr_schedule``, ``batch_size_scaling``). ``ValidAccuracy``,
+``EpochMetrics`` and ``TerminateOnNaN`` run in every skdeep fit. See ``docs/callbacks.md``.
+"""
+
+from ._checkpoint import Checkpoint, model_fingerprint, restore_checkpoints
+from ._common import lower_is_better_for
+from ._from_params import LR_SCHEDULES, estimator_callbacks, named_lr_schedule
+from ._metrics import EpochMetrics, TerminateOnNaN, TrainingDivergedError, ValidAccuracy
+from ._schedules import BatchSizeScaling, CyclicLR, ExponentialDecay, ReduceLROnPlateau
+from ._stopping import EarlyStopping
+from ._tensorboard import TensorBoard, tensorboard_tag
+
+__all__ = [
+    "LR_SCHEDULES",
+    "BatchSizeScaling",
+    "Checkpoint",
+    "CyclicLR",
+    "EarlyStopping",
+    "EpochMetrics",
+    "ExponentialDecay",
+    "ReduceLROnPlateau",
+    "TensorBoard",
+    "TerminateOnNaN",
+    "TrainingDivergedError",
+    "ValidAccuracy",
+    "estimator_callbacks",
+    "lower_is_better_for",
+    "model_fingerprint",
+    "named_lr_schedule",
+    "restore_checkpoints",
+    "tensorboard_tag",
+]

@@ -1,0 +1,242 @@
+"""Checkpoints that are written atomically, belong to one model, and resume a fit."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import suppress
+from numbers import Integral
+from pathlib import Path
+
+import torch
+from skorch.callbacks import Callback
+
+from ._common import (
+    ParamsRepr,
+    UsesEstimatorParams,
+    lower_is_better_for,
+    monitored_value,
+    stable_repr,
+)
+
+CHECKPOINT_FORMAT = 1
+
+# Parameters that change how long or where a fit runs, not which model it trains: a fit resumed
+# with more epochs, on another device or with other callbacks continues the same model.
+_RUN_ONLY_PARAMS = frozenset({"max_epochs", "device", "verbose", "callbacks", "warm_start"})
+
+
+def model_fingerprint(net, estimator_params: dict | None = None) -> dict:
+    """What identifies the model a checkpoint belongs to, as plain JSON-able values.
+
+    The module's layers and parameter shapes, the optimizer and criterion, and the estimator's
+    hyper-parameters except those that only say how long or where it runs (``max_epochs``,
+    ``device``, ``verbose``, ``callbacks``, ``warm_start``).
+    """
+    fingerprint = {
+        "module": repr(net.module_),
+        "tensors": {name: list(t.shape) for name, t in net.module_.state_dict().items()},
+        "optimizer": type(net.optimizer_).__name__,
+        "criterion": repr(net.criterion_),
+    }
+    if estimator_params is not None:
+        fingerprint["estimator"] = {
+            name: stable_repr(value)
+            for name, value in sorted(estimator_params.items())
+            if name not in _RUN_ONLY_PARAMS
+        }
+    return fingerprint
+
+
+def _differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
+    lines = []
+    for key in sorted(set(saved) | set(current)):
+        a, b = saved.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            lines += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            lines.append(f"{prefix}{key}: checkpoint {a!r}, this fit {b!r}")
+    return lines
+
+
+def atomic_torch_save(obj, path: Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    A crash or kill during the write leaves the previous file intact.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _rng_state(device: torch.device) -> dict:
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    # torch wants the states as CPU byte tensors, wherever map_location put them.
+    torch.set_rng_state(state["cpu"].cpu())
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
+
+
+def _epochs_only(history) -> list[dict]:
+    # Per-batch records would make each write grow with the whole run (thousands of batches
+    # per epoch); the epochs' own columns, train_batch_count included, are what resuming needs.
+    return [{**row, "batches": []} for row in history.to_list()]
+
+
+class Checkpoint(ParamsRepr, UsesEstimatorParams, Callback):
+    """Save the module, optimizer and history during training; resume a fit from them.
+
+    One file, ``dirname/filename``, holds the module and optimizer state dicts, the history
+    (without its per-batch records), the random-number state and a fingerprint of the model
+    (its layers and the estimator's hyper-parameters, see :func:`model_fingerprint`). It is
+    written to a temporary file in the same directory and renamed over the old one, so a crash
+    never leaves a half-written checkpoint.
+
+    Every ``every`` epochs the checkpoint is written; with ``save_best_only`` only when
+    ``monitor`` beats the best value saved so far (its direction read from its name, see
+    :func:`lower_is_better_for`). The history records ``event_cp`` (saved or not) per epoch.
+
+    With ``resume=True``, a fit whose ``dirname`` holds a checkpoint of the same model restores
+    it (weights, optimizer, history, random state) and trains only the epochs left to reach
+    ``max_epochs``; on the CPU the result equals an uninterrupted fit. Without a checkpoint the
+    fit starts afresh. A checkpoint of a *different* model is never resumed nor overwritten: the
+    fit stops before training with an error that lists the differences.
+
+    Parameters
+    ----------
+    dirname : str or path-like
+        Directory of the checkpoint; created if missing.
+    every : int >= 1, default=1
+        Consider saving every ``every`` epochs.
+    monitor : str, default="valid_loss"
+        The history column that decides what "best" is when ``save_best_only``.
+    save_best_only : bool, default=True
+        Save only when ``monitor`` improved; with False, save every ``every`` epochs (the
+        choice for resuming an interrupted fit where it stopped).
+    resume : bool, default=False
+        Resume from a checkpoint of the same model found in ``dirname``.
+    filename : str, default="checkpoint.pt"
+        Name of the file in ``dirname``; give each fit its own when several share a directory.
+
+    Examples
+    --------
+    >>> from skdeep import MLPClassifier
+    >>> clf = MLPClassifier(max_epochs=20, callbacks=[Checkpoint("runs/mlp", resume=True)])
+    >>> clf.fit(X, y)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        dirname,
+        every: int = 1,
+        monitor: str = "valid_loss",
+        save_best_only: bool = True,
+        resume: bool = False,
+        filename: str = "checkpoint.pt",
+    ) -> None:
+        self.dirname = dirname
+        self.every = every
+        self.monitor = monitor
+        self.save_best_only = save_best_only
+        self.resume = resume
+        self.filename = filename
+
+    @property
+    def path(self) -> Path:
+        """The checkpoint file."""
+        return Path(self.dirname) / self.filename
+
+    def initialize(self):
+        if not (isinstance(self.every, Integral) and self.every >= 1):
+            raise ValueError(f"Checkpoint needs every >= 1, got {self.every!r}.")
+        self.prepared_ = False
+        self.best_ = None
+        return self
+
+    def restore(self, net) -> None:
+        """Check ``dirname`` before training; with ``resume``, load its checkpoint into ``net``.
+
+        Called once, when the net is built (skdeep's estimators do it before choosing how many
+        epochs are left) or else at the start of training.
+        """
+        if self.prepared_:
+            return
+        self.prepared_ = True
+        self.fingerprint_ = model_fingerprint(net, self.estimator_params_)
+        if not self.path.exists():
+            return
+        saved = torch.load(self.path, map_location=net.device, weights_only=True)
+        if saved.get("format", 0) > CHECKPOINT_FORMAT:
+            raise ValueError(
+                f"{self.path} was written by a newer skdeep (checkpoint format "
+                f"{saved['format']}, this one reads up to {CHECKPOINT_FORMAT}); upgrade skdeep."
+            )
+        differences = _differences(saved.get("fingerprint", {}), self.fingerprint_)
+        if differences:
+            raise ValueError(
+                f"{self.path} holds a checkpoint of a different model, which this fit would "
+                f"{'resume' if self.resume else 'overwrite'}: "
+                + "; ".join(differences[:5])
+                + (f" (and {len(differences) - 5} more)" if len(differences) > 5 else "")
+                + ". Give this fit another dirname (or filename), or delete that file."
+            )
+        if not self.resume:
+            return
+        net.module_.load_state_dict(saved["module"])
+        net.optimizer_.load_state_dict(saved["optimizer"])
+        net.history = type(net.history)(json.loads(saved["history"]))
+        _set_rng_state(saved["rng"], torch.device(net.device))
+        self.best_ = saved["best"]
+
+    def on_train_begin(self, net, **kwargs) -> None:
+        self.restore(net)
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        epoch = net.history[-1]["epoch"]
+        save = epoch % self.every == 0
+        if save and self.save_best_only:
+            value = monitored_value(net, self.monitor, "Checkpoint")
+            lower = lower_is_better_for(self.monitor)
+            save = self.best_ is None or (value < self.best_ if lower else value > self.best_)
+            if save:
+                self.best_ = float(value)
+        net.history.record("event_cp", bool(save))
+        if save:
+            self.save(net)
+
+    def save(self, net) -> None:
+        """Write the checkpoint of ``net`` now."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        checkpoint = {
+            "format": CHECKPOINT_FORMAT,
+            "fingerprint": self.fingerprint_,
+            "module": net.module_.state_dict(),
+            "optimizer": net.optimizer_.state_dict(),
+            "history": json.dumps(_epochs_only(net.history)),
+            "rng": _rng_state(torch.device(net.device)),
+            "best": self.best_,
+        }
+        atomic_torch_save(checkpoint, self.path)
+
+
+def restore_checkpoints(net):
+    """Let each :class:`Checkpoint` of ``net`` check its directory and resume; return ``net``."""
+    for _, callback in net.callbacks_:
+        if isinstance(callback, Checkpoint):
+            callback.restore(net)
+    return net

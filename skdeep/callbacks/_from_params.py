@@ -1,0 +1,81 @@
+"""The callbacks that an estimator's parameters switch on, around the user's own ``callbacks``."""
+
+from __future__ import annotations
+
+import copy
+
+from ._common import UsesEstimatorParams
+from ._schedules import BatchSizeScaling, CyclicLR, ExponentialDecay, ReduceLROnPlateau
+from ._stopping import EarlyStopping
+
+LR_SCHEDULES = ("exponential", "cyclic", "plateau")
+BATCH_SIZE_SCALING_BASE = 32  # the estimators' default batch_size: scaling changes nothing there
+
+
+def named_lr_schedule(name: str, learning_rate: float, validating: bool):
+    """The callback behind ``lr_schedule=name``, for a (batch-size scaled) ``learning_rate``.
+
+    - ``"exponential"``: ``ExponentialDecay(decay_steps="epoch", decay_rate=0.96)``, the rate
+      shrinking smoothly by 4% per epoch (to 44% after 20 epochs, 2% after 100);
+    - ``"cyclic"``: ``CyclicLR(base_lr=learning_rate / 10, max_lr=learning_rate, step_size=5)``,
+      triangular cycles of 10 epochs between a tenth of the rate and the rate;
+    - ``"plateau"``: ``ReduceLROnPlateau(monitor, factor=0.1, patience=3)``, on ``valid_loss``
+      when a validation split is held out, else on ``train_loss``.
+
+    Examples
+    --------
+    >>> named_lr_schedule("cyclic", 0.01, validating=True)
+    CyclicLR(base_lr=0.001, max_lr=0.01, step_size=5, mode='triangular', unit='epoch', gamma=1.0)
+    """
+    if name == "exponential":
+        return ExponentialDecay(decay_steps="epoch", decay_rate=0.96)
+    if name == "cyclic":
+        return CyclicLR(base_lr=learning_rate / 10, max_lr=learning_rate, step_size=5)
+    if name == "plateau":
+        return ReduceLROnPlateau(monitor="valid_loss" if validating else "train_loss")
+    raise ValueError(
+        f"lr_schedule must be one of {LR_SCHEDULES}, a callback or None; got {name!r}."
+    )
+
+
+def estimator_callbacks(estimator) -> list:
+    """The skorch callbacks of one fit of ``estimator``: its parameters' and copies of its own.
+
+    In order: batch-size scaling, a deep copy of ``callbacks``, the learning-rate schedule
+    (after them, so that it can monitor a metric that one of them records), then early stopping
+    (last, so that every other callback sees the epoch at which it stops).
+    Callbacks that record hyper-parameters get the estimator's. Raises ValueError, before any
+    training, for ``early_stopping=True`` without a validation split.
+    """
+    validating = estimator.validation_fraction > 0
+    if estimator.early_stopping and not validating:
+        raise ValueError(
+            "early_stopping=True stops on the validation loss, but validation_fraction=0 holds "
+            "no validation data out; set validation_fraction > 0 (for example 0.1)."
+        )
+    learning_rate = estimator.learning_rate
+    callbacks: list = []
+    if estimator.batch_size_scaling is not None:
+        scaling = BatchSizeScaling(BATCH_SIZE_SCALING_BASE, rule=estimator.batch_size_scaling)
+        learning_rate *= scaling.factor(estimator.batch_size)
+        callbacks.append(("batch_size_scaling", scaling))
+    callbacks += copy.deepcopy(estimator.callbacks or [])
+    schedule = estimator.lr_schedule
+    if isinstance(schedule, str):
+        callbacks.append(("lr_schedule", named_lr_schedule(schedule, learning_rate, validating)))
+    elif schedule is not None:
+        callbacks.append(("lr_schedule", copy.deepcopy(schedule)))
+    if estimator.early_stopping:
+        stopping = EarlyStopping(
+            monitor="valid_loss",
+            patience=estimator.n_iter_no_change,
+            min_delta=estimator.tol,
+            restore_best_weights=True,
+        )
+        callbacks.append(("early_stopping", stopping))
+    params = {k: v for k, v in estimator.get_params(deep=False).items() if k != "callbacks"}
+    for item in callbacks:
+        callback = item[1] if isinstance(item, tuple) else item
+        if isinstance(callback, UsesEstimatorParams):
+            callback.estimator_params_ = params
+    return callbacks

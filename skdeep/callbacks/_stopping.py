@@ -1,0 +1,75 @@
+"""Early stopping with Keras' parameters, on skorch's own callback."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+from skorch.callbacks import EarlyStopping as SkorchEarlyStopping
+
+from ._common import ParamsRepr, lower_is_better_for, monitored_value
+
+
+class EarlyStopping(ParamsRepr, SkorchEarlyStopping):
+    """Stop training when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+
+    skorch's :class:`~skorch.callbacks.EarlyStopping` with Keras' parameter names: an epoch
+    improves when its value beats the best so far by more than ``min_delta`` (absolute);
+    after ``patience`` epochs in a row without improvement the fit stops, so it ends at epoch
+    ``best_epoch + patience``. Whether ``monitor`` improves downwards (a loss) or upwards
+    (``valid_acc``) is read from its name (see :func:`lower_is_better_for`).
+
+    Parameters
+    ----------
+    monitor : str, default="valid_loss"
+        A history column, such as ``"valid_loss"`` or ``"valid_acc"``.
+    patience : int >= 1, default=5
+    min_delta : float >= 0, default=0.0
+        The smallest change that counts as an improvement.
+    restore_best_weights : bool, default=True
+        End with the module weights of the best epoch rather than the last one.
+
+    Attributes
+    ----------
+    best_epoch_ : int
+        The epoch (from 1) with the best value of ``monitor``.
+
+    Examples
+    --------
+    >>> from skdeep import MLPClassifier
+    >>> X, y = [[0.0], [1.0]] * 20, [0, 1] * 20
+    >>> clf = MLPClassifier(max_epochs=50, device="cpu",
+    ...                     callbacks=[EarlyStopping(monitor="valid_acc", patience=2)])
+    >>> len(clf.fit(X, y).history_) < 50
+    True
+    """
+
+    threshold_mode = "abs"
+    sink = print  # skorch prints the stop only when the net is verbose
+
+    def __init__(
+        self,
+        monitor: str = "valid_loss",
+        patience: int = 5,
+        min_delta: float = 0.0,
+        restore_best_weights: bool = True,
+    ) -> None:
+        self.monitor = monitor
+        self.patience = patience
+        self.min_delta = min_delta
+        self.restore_best_weights = restore_best_weights
+
+    # skorch's names for the same settings, read by its methods.
+    threshold = property(lambda self: self.min_delta)
+    load_best = property(lambda self: self.restore_best_weights)
+    lower_is_better = property(lambda self: lower_is_better_for(self.monitor))
+
+    def initialize(self):
+        if not (isinstance(self.patience, Integral) and self.patience >= 1):
+            raise ValueError(f"EarlyStopping needs patience >= 1, got {self.patience!r}.")
+        if not (isinstance(self.min_delta, Real) and self.min_delta >= 0):
+            raise ValueError(f"EarlyStopping needs min_delta >= 0, got {self.min_delta!r}.")
+        return super().initialize()
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        monitored_value(net, self.monitor, "EarlyStopping")
+        super().on_epoch_end(net, **kwargs)
