@@ -1,0 +1,36 @@
+"""Hyper-parameter search for skdeep estimators, with scikit-learn and Optuna.
+
+- :class:`SearchSpace`: declare a space once; ``to_grid``/``to_sklearn`` for GridSearchCV and
+  RandomizedSearchCV, ``to_optuna``/``suggest`` for OptunaSearchCV and Optuna objectives.
+- :func:`open_study`, :func:`make_objective`, :class:`OptunaPruning`: persistent Optuna studies,
+  cross-validated objectives, per-epoch pruning that stays correct across folds.
+- :func:`results_frame`, :func:`parameter_importance` and the ``plot_*`` functions: any search
+  as a DataFrame and as figures.
+- :func:`fit_with_progress`, :class:`SearchProgress`: candidates done, best score, time left.
+
+Optuna, matplotlib and tqdm are imported only by the functions that use them.
+"""
+
+from .objective import make_objective, open_study, storage_url
+from .plots import plot_importance, plot_parallel_coordinates, plot_scores
+from .progress import SearchProgress, fit_with_progress
+from .pruning import OptunaPruning
+from .results import parameter_importance, results_frame
+from .space import Dimension, SearchSpace, loguniform_int
+
+__all__ = [
+    "Dimension",
+    "OptunaPruning",
+    "SearchProgress",
+    "SearchSpace",
+    "fit_with_progress",
+    "loguniform_int",
+    "make_objective",
+    "open_study",
+    "parameter_importance",
+    "plot_importance",
+    "plot_parallel_coordinates",
+    "plot_scores",
+    "results_frame",
+    "storage_url",
+]

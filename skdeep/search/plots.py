@@ -1,0 +1,199 @@
+"""Figures of a search: score per parameter, the best candidates, parameter importance.
+
+matplotlib is imported when a figure is drawn. The figures are plain
+:class:`matplotlib.figure.Figure` objects, not attached to pyplot: save them with
+``fig.savefig(path)``; notebooks show them when they are the cell's value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ._deps import require
+from .results import _is_numeric, parameter_importance, results_frame
+
+
+def _new_figure(width: float, height: float):
+    figure_module = require("matplotlib.figure")
+    return figure_module.Figure(figsize=(width, height), layout="constrained")
+
+
+def _log_scale(values: pd.Series) -> bool:
+    values = values.dropna().astype(float)
+    return bool(len(values)) and values.min() > 0 and values.max() / values.min() >= 100
+
+
+def _labels(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Codes and names of a categorical column, in order of first appearance."""
+    names = list(dict.fromkeys(column.astype(str)))
+    return np.array([names.index(str(v)) for v in column]), names
+
+
+def plot_scores(search, score: str | None = None):
+    """Plot the score against each parameter, one panel per parameter.
+
+    Complete candidates are dots; pruned ones, where they have a score, grey crosses.
+    Numeric parameters spanning two decades or more get a log axis; choices are spread
+    along the axis with a little jitter.
+
+    Parameters
+    ----------
+    search : fitted search, optuna.Study, or a frame from :func:`results_frame`
+    score : str or None, default=None
+        The score column; None takes the one that ranks the candidates.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"status": ["complete"] * 3, "lr": [1e-3, 1e-2, 1e-1],
+    ...                       "act": ["relu", "tanh", "relu"], "mean_test_score": [.5, .7, .6]})
+    >>> frame.attrs.update(params=["lr", "act"], score="mean_test_score", greater_is_better=True)
+    >>> len(plot_scores(frame).axes)
+    2
+    """
+    frame = results_frame(search)
+    score = score or frame.attrs["score"]
+    params = frame.attrs["params"]
+    columns = min(len(params), 3) or 1
+    rows = -(-len(params) // columns) or 1
+    figure = _new_figure(4 * columns, 3 * rows)
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    jitter = np.random.default_rng(0)
+    for ax, name in zip(axes, params, strict=False):
+        for status, style in [("complete", {"marker": "o"}), ("pruned", {"marker": "x"})]:
+            part = frame[(frame["status"] == status) & frame[score].notna() & frame[name].notna()]
+            if part.empty:
+                continue
+            color = "tab:blue" if status == "complete" else "0.6"
+            if _is_numeric(frame[name]):
+                x = part[name].astype(float)
+            else:
+                names = list(dict.fromkeys(frame[name].dropna().astype(str)))
+                codes = np.array([names.index(str(v)) for v in part[name]])
+                x = codes + jitter.uniform(-0.15, 0.15, len(part))
+                ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+            ax.scatter(x, part[score], color=color, label=status, alpha=0.8, **style)
+        if _is_numeric(frame[name]) and _log_scale(frame[name]):
+            ax.set_xscale("log")
+        ax.set_xlabel(name)
+        ax.set_ylabel(score)
+    for ax in axes[len(params) :]:
+        ax.set_visible(False)
+    return figure
+
+
+def plot_parallel_coordinates(search, top: int = 10, score: str | None = None):
+    """Plot the ``top`` best complete candidates across all parameters, coloured by score.
+
+    Each parameter is an axis scaled to [0, 1] (log-scaled when it spans two decades or
+    more; choices evenly spaced), labelled with its smallest and largest value.
+
+    Parameters
+    ----------
+    search : fitted search, optuna.Study, or a frame from :func:`results_frame`
+    top : int, default=10
+    score : str or None, default=None
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"status": ["complete"] * 3, "lr": [1e-3, 1e-2, 1e-1],
+    ...                       "act": ["relu", "tanh", "relu"], "mean_test_score": [.5, .7, .6]})
+    >>> frame.attrs.update(params=["lr", "act"], score="mean_test_score", greater_is_better=True)
+    >>> len(plot_parallel_coordinates(frame, top=2).axes[0].lines)
+    2
+    """
+    colormaps = require("matplotlib").colormaps
+    frame = results_frame(search)
+    score = score or frame.attrs["score"]
+    params = frame.attrs["params"]
+    done = frame[(frame["status"] == "complete") & frame[score].notna()]
+    best = done.sort_values(score, ascending=not frame.attrs["greater_is_better"]).head(top)
+    scaled, ticks = {}, {}
+    for name in params:
+        column = best[name]
+        if _is_numeric(column):
+            values = column.astype(float)
+            if _log_scale(values):
+                values = np.log10(values)
+            low, high = values.min(), values.max()
+            scaled[name] = (values - low) / (high - low) if high > low else values * 0 + 0.5
+            ticks[name] = (f"{column.min():.3g}", f"{column.max():.3g}")
+        else:
+            codes, names = _labels(column)
+            scaled[name] = pd.Series(codes / max(len(names) - 1, 1), index=column.index)
+            ticks[name] = (names[0], names[-1])
+    figure = _new_figure(max(4, 1.6 * len(params)), 4)
+    ax = figure.subplots()
+    colormap = colormaps["viridis"]
+    scores = best[score].astype(float)
+    span = scores.max() - scores.min() or 1.0
+    positions = np.arange(len(params))
+    for index in best.index:
+        shade = (scores[index] - scores.min()) / span
+        ax.plot(positions, [scaled[n][index] for n in params], color=colormap(shade), alpha=0.9)
+    ax.vlines(positions, 0, 1, color="0.7", linewidth=0.8)
+    for position, name in zip(positions, params, strict=True):
+        ax.annotate(
+            ticks[name][0],
+            (position, 0),
+            xytext=(0, -12),
+            textcoords="offset points",
+            ha="center",
+            fontsize=7,
+        )
+        ax.annotate(
+            ticks[name][1],
+            (position, 1),
+            xytext=(0, 4),
+            textcoords="offset points",
+            ha="center",
+            fontsize=7,
+        )
+    ax.set_xticks(positions, params, rotation=30, ha="right")
+    ax.set_yticks([])
+    ax.set_title(f"best {len(best)} candidates by {score}")
+    mappable = require("matplotlib.cm").ScalarMappable(cmap=colormap)
+    mappable.set_clim(scores.min(), scores.max())
+    figure.colorbar(mappable, ax=ax, label=score)
+    return figure
+
+
+def plot_importance(search, score: str | None = None, method: str = "correlation"):
+    """Plot :func:`~skdeep.search.parameter_importance` as horizontal bars.
+
+    Parameters
+    ----------
+    search : fitted search, optuna.Study, or a frame from :func:`results_frame`
+    score : str or None, default=None
+    method : {"correlation", "optuna"}, default="correlation"
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"status": ["complete"] * 3, "lr": [1e-3, 1e-2, 1e-1],
+    ...                       "act": ["relu", "tanh", "relu"], "mean_test_score": [.5, .7, .6]})
+    >>> frame.attrs.update(params=["lr", "act"], score="mean_test_score", greater_is_better=True)
+    >>> len(plot_importance(frame).axes[0].patches)
+    2
+    """
+    importance = parameter_importance(search, score=score, method=method)
+    figure = _new_figure(5, 0.5 * len(importance) + 1.2)
+    ax = figure.subplots()
+    ordered = importance.iloc[::-1]
+    colors = ["tab:blue" if v >= 0 else "tab:red" for v in ordered]
+    ax.barh(ordered.index.astype(str), ordered.to_numpy(), color=colors)
+    ax.axvline(0, color="0.3", linewidth=0.8)
+    label = "Optuna importance" if method == "optuna" else "correlation with the score"
+    ax.set_xlabel(label)
+    return figure

@@ -1,0 +1,163 @@
+"""Optuna studies in a SQLite file: shared by two processes, resumed after a SIGKILL."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from skdeep import MLPClassifier
+from skdeep.search import SearchSpace, make_objective, open_study, results_frame
+
+optuna = pytest.importorskip("optuna")
+optuna_integration = pytest.importorskip("optuna_integration")
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning"),
+    pytest.mark.filterwarnings("ignore:`optuna.terminator`:FutureWarning"),
+    pytest.mark.filterwarnings("ignore:Choices for a categorical distribution:UserWarning"),
+]
+
+SETUP = """
+import os, sys, warnings
+warnings.simplefilter("ignore")
+import numpy as np, optuna, torch
+from sklearn.datasets import load_digits
+from skdeep import MLPClassifier
+from skdeep.search import SearchSpace, make_objective, open_study
+torch.set_num_threads(1)
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+X, y = load_digits(return_X_y=True)
+X, y = X[:360].astype(np.float32) / 16, y[:360]
+SPACE = SearchSpace({"learning_rate": ("log", 1e-3, 1e-1), "hidden_layer_sizes": [(8,), (16,)]})
+ESTIMATOR = MLPClassifier(hidden_layer_sizes=(16,), max_epochs=3, batch_size=64, device="cpu")
+"""
+
+WORKER = """
+study = open_study("shared", sys.argv[1], heartbeat_interval=None)
+objective = make_objective(ESTIMATOR, SPACE, X, y, cv=2)
+
+def tagged(trial):
+    trial.set_user_attr("pid", os.getpid())
+    return objective(trial)
+
+study.optimize(tagged, n_trials=3)
+"""
+
+ENDLESS_SEARCH = """
+from optuna_integration import OptunaSearchCV
+study = open_study("resumable", sys.argv[1], heartbeat_interval=1)
+search = OptunaSearchCV(ESTIMATOR, SPACE.to_optuna(), cv=2, n_trials=1000, study=study, refit=False)
+search.fit(X, y)
+"""
+
+
+def _python(tmp_path: Path, name: str, body: str, *args: str) -> subprocess.Popen:
+    script = tmp_path / f"{name}.py"
+    script.write_text(textwrap.dedent(SETUP) + textwrap.dedent(body))
+    env = dict(os.environ)
+    root = str(Path(__file__).parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [root, env.get("PYTHONPATH")] if p)
+    return subprocess.Popen([sys.executable, str(script), *args], env=env)
+
+
+# The same data, space and estimator as the scripts' SETUP.
+SPACE = SearchSpace({"learning_rate": ("log", 1e-3, 1e-1), "hidden_layer_sizes": [(8,), (16,)]})
+ESTIMATOR = MLPClassifier(hidden_layer_sizes=(16,), max_epochs=3, batch_size=64, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X[:360].astype(np.float32) / 16, y[:360]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def quiet_optuna():
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    yield
+    optuna.logging.set_verbosity(previous)
+
+
+def test_two_processes_optimise_one_sqlite_study(tmp_path, digits):
+    # This process is one worker, a subprocess the other.
+    X, y = digits
+    db = tmp_path / "shared.db"
+    study = open_study("shared", db, heartbeat_interval=None)  # created before the race
+    worker = _python(tmp_path, "worker", WORKER, str(db))
+    try:
+        _wait_for(lambda: len(study.get_trials(deepcopy=False)) >= 1, worker)
+        objective = make_objective(ESTIMATOR, SPACE, X, y, cv=2)
+
+        def tagged(trial):
+            trial.set_user_attr("pid", os.getpid())
+            return objective(trial)
+
+        study.optimize(tagged, n_trials=3)
+        assert worker.wait(timeout=300) == 0
+    finally:
+        worker.kill()
+    study = open_study("shared", db)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 6
+    assert sorted(t.number for t in study.trials) == list(range(6))
+    pids = [t.user_attrs["pid"] for t in study.trials]
+    assert pids.count(os.getpid()) == 3 and pids.count(worker.pid) == 3
+    assert results_frame(study)["mean_test_score"].notna().all()
+
+
+def _wait_for(condition, process: subprocess.Popen, seconds: float = 240) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert process.poll() is None, "the subprocess ended early"
+        assert time.monotonic() < deadline, "the subprocess made no progress"
+        time.sleep(0.25)
+
+
+def _has_finished_and_running(study) -> bool:
+    states = [t.state.name for t in study.get_trials(deepcopy=False)]
+    return states.count("COMPLETE") >= 2 and "RUNNING" in states
+
+
+def test_a_killed_study_resumes_with_its_finished_trials(tmp_path, digits):
+    db = tmp_path / "resumable.db"
+    study = open_study("resumable", db, heartbeat_interval=1)  # this process watches it
+    process = _python(tmp_path, "search", ENDLESS_SEARCH, str(db))
+    try:
+        _wait_for(lambda: _has_finished_and_running(study), process)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+    before = {t.number: t.value for t in study.trials if t.state.name == "COMPLETE"}
+    assert len(before) >= 2
+    time.sleep(5)  # well past the 2 s grace period: the killed trial counts as dead
+
+    X, y = digits
+    study = open_study("resumable", db, heartbeat_interval=1)
+    target = len(before) + 2
+    search = optuna_integration.OptunaSearchCV(
+        ESTIMATOR,
+        SPACE.to_optuna(),
+        cv=2,
+        n_trials=None,
+        study=study,
+        callbacks=[
+            optuna.study.MaxTrialsCallback(target, states=(optuna.trial.TrialState.COMPLETE,))
+        ],
+    ).fit(X, y)
+    frame = results_frame(search)
+    complete = frame[frame["status"] == "complete"]
+    assert len(complete) == target
+    kept = complete.set_index("trial")["value"]
+    assert {number: kept[number] for number in before} == before
+    # The trial the kill interrupted was found dead and marked failed, not left running.
+    assert frame["status"].value_counts().get("failed") == 1
+    assert "running" not in set(frame["status"])
+    assert search.best_score_ == complete["value"].max()
