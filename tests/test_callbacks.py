@@ -471,7 +471,9 @@ def read_checkpoint(path):
 def test_checkpoint_every_n_epochs_writes_one_file_atomically(data, tmp_path):
     X, y = data
     clf = MLPClassifier(
-        **FAST, max_epochs=5, callbacks=[Checkpoint(tmp_path, every=2, save_best_only=False)]
+        **FAST,
+        max_epochs=5,
+        callbacks=[Checkpoint(tmp_path, every=2, save_best_only=False, filename="checkpoint.pt")],
     ).fit(X, y)
     assert os.listdir(tmp_path) == ["checkpoint.pt"]  # no temporary file left behind
     assert clf.history_[:, "event_cp"] == [False, True, False, True, False]
@@ -488,7 +490,7 @@ def test_checkpoint_save_best_only_keeps_the_best_epoch(data, tmp_path):
         callbacks=[
             Sequence("fake_acc", [0.1, 0.5, 0.4, 0.6, 0.2, 0.3]),
             ("snapshots", WeightSnapshots()),
-            Checkpoint(tmp_path, monitor="fake_acc"),
+            Checkpoint(tmp_path, monitor="fake_acc", filename="checkpoint.pt"),
         ],
     ).fit(X, y)
     assert clf.history_[:, "event_cp"] == [True, True, False, True, False, False]
@@ -519,13 +521,15 @@ def test_resumed_fit_equals_an_uninterrupted_one(data, tmp_path):
 @pytest.mark.parametrize("resume", [False, True])
 def test_checkpoint_of_another_model_is_neither_resumed_nor_overwritten(data, tmp_path, resume):
     X, y = data
-    MLPClassifier(**FAST, max_epochs=1, callbacks=[Checkpoint(tmp_path)]).fit(X, y)
+    MLPClassifier(
+        **FAST, max_epochs=1, callbacks=[Checkpoint(tmp_path, filename="checkpoint.pt")]
+    ).fit(X, y)
     before = (tmp_path / "checkpoint.pt").read_bytes()
     other = MLPClassifier(
         **{**FAST, "hidden_layer_sizes": (16,)},
         learning_rate=0.01,
         max_epochs=1,
-        callbacks=[Checkpoint(tmp_path, resume=resume)],
+        callbacks=[Checkpoint(tmp_path, resume=resume, filename="checkpoint.pt")],
     )
     with pytest.raises(ValueError, match="different model.*hidden_layer_sizes.*learning_rate"):
         other.fit(X, y)
@@ -535,7 +539,8 @@ def test_checkpoint_of_another_model_is_neither_resumed_nor_overwritten(data, tm
 
 def test_a_failed_checkpoint_write_leaves_the_previous_one_intact(data, tmp_path, monkeypatch):
     X, y = data
-    params = {**FAST, "max_epochs": 2, "callbacks": [Checkpoint(tmp_path, save_best_only=False)]}
+    checkpoint = Checkpoint(tmp_path, save_best_only=False, filename="checkpoint.pt")
+    params = {**FAST, "max_epochs": 2, "callbacks": [checkpoint]}
     MLPClassifier(**params).fit(X, y)
     before = (tmp_path / "checkpoint.pt").read_bytes()
 
@@ -548,6 +553,26 @@ def test_a_failed_checkpoint_write_leaves_the_previous_one_intact(data, tmp_path
         MLPClassifier(**params).fit(X, y)
     assert (tmp_path / "checkpoint.pt").read_bytes() == before
     assert os.listdir(tmp_path) == ["checkpoint.pt"]
+
+
+def test_each_fit_of_a_search_writes_its_own_checkpoint(data, tmp_path):
+    X, y = data
+    checkpoint = Checkpoint(tmp_path, save_best_only=False, resume=True)
+    search = GridSearchCV(
+        MLPClassifier(**FAST, max_epochs=2, callbacks=[checkpoint]),
+        {"learning_rate": [1e-3, 1e-2]},
+        cv=3,
+        n_jobs=2,
+        refit=False,
+    ).fit(X, y)
+    # Two candidates x three folds, each with its own file; none was resumed from another's.
+    assert len(list(tmp_path.glob("checkpoint-*.pt"))) == 6
+    assert not list(tmp_path.glob("*.tmp"))
+    first_scores = search.cv_results_["mean_test_score"]
+    again = clone(search).fit(X, y)
+    # Run again, every fit finds its own finished checkpoint and trains nothing more.
+    np.testing.assert_array_equal(again.cv_results_["mean_test_score"], first_scores)
+    assert len(list(tmp_path.glob("checkpoint-*.pt"))) == 6
 
 
 # -- TensorBoard -------------------------------------------------------------------------------

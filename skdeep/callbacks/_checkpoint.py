@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -9,6 +10,7 @@ from contextlib import suppress
 from numbers import Integral
 from pathlib import Path
 
+import numpy as np
 import torch
 from skorch.callbacks import Callback
 
@@ -117,6 +119,11 @@ class Checkpoint(ParamsRepr, UsesEstimatorParams, Callback):
     fit starts afresh. A checkpoint of a *different* model is never resumed nor overwritten: the
     fit stops before training with an error that lists the differences.
 
+    Each fit writes its own file: by default its name is a digest of the model's fingerprint and
+    of the training data (``checkpoint-<digest>.pt``), so the candidates and the folds of a
+    parallel search never write to the same file, and a fit run again on the same data with the
+    same parameters finds its own checkpoint.
+
     Parameters
     ----------
     dirname : str or path-like
@@ -130,8 +137,9 @@ class Checkpoint(ParamsRepr, UsesEstimatorParams, Callback):
         choice for resuming an interrupted fit where it stopped).
     resume : bool, default=False
         Resume from a checkpoint of the same model found in ``dirname``.
-    filename : str, default="checkpoint.pt"
-        Name of the file in ``dirname``; give each fit its own when several share a directory.
+    filename : str or None, default=None
+        Name of the file in ``dirname``; None names it after the model and the data (see
+        above). A fixed name is shared by every fit that uses this callback.
 
     Examples
     --------
@@ -147,7 +155,7 @@ class Checkpoint(ParamsRepr, UsesEstimatorParams, Callback):
         monitor: str = "valid_loss",
         save_best_only: bool = True,
         resume: bool = False,
-        filename: str = "checkpoint.pt",
+        filename: str | None = None,
     ) -> None:
         self.dirname = dirname
         self.every = every
@@ -158,8 +166,11 @@ class Checkpoint(ParamsRepr, UsesEstimatorParams, Callback):
 
     @property
     def path(self) -> Path:
-        """The checkpoint file."""
-        return Path(self.dirname) / self.filename
+        """The checkpoint file (known once the fit has started, when ``filename`` is None)."""
+        if self.filename is not None:
+            return Path(self.dirname) / self.filename
+        key = json.dumps(self.fingerprint_, sort_keys=True) + (self.data_digest_ or "")
+        return Path(self.dirname) / f"checkpoint-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
 
     def initialize(self):
         if not (isinstance(self.every, Integral) and self.every >= 1):
@@ -168,16 +179,17 @@ class Checkpoint(ParamsRepr, UsesEstimatorParams, Callback):
         self.best_ = None
         return self
 
-    def restore(self, net) -> None:
+    def restore(self, net, data_digest: str | None = None) -> None:
         """Check ``dirname`` before training; with ``resume``, load its checkpoint into ``net``.
 
         Called once, when the net is built (skdeep's estimators do it before choosing how many
-        epochs are left) or else at the start of training.
+        epochs are left, with the digest of the training data) or else at the start of training.
         """
         if self.prepared_:
             return
         self.prepared_ = True
         self.fingerprint_ = model_fingerprint(net, self.estimator_params_)
+        self.data_digest_ = data_digest
         if not self.path.exists():
             return
         saved = torch.load(self.path, map_location=net.device, weights_only=True)
@@ -234,9 +246,30 @@ class Checkpoint(ParamsRepr, UsesEstimatorParams, Callback):
         atomic_torch_save(checkpoint, self.path)
 
 
-def restore_checkpoints(net):
-    """Let each :class:`Checkpoint` of ``net`` check its directory and resume; return ``net``."""
-    for _, callback in net.callbacks_:
-        if isinstance(callback, Checkpoint):
-            callback.restore(net)
+def data_digest(*arrays) -> str:
+    """A digest of the bytes of ``arrays`` (numpy arrays), to tell training sets apart.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> data_digest(np.zeros(3)) == data_digest(np.zeros(3)) != data_digest(np.ones(3))
+    True
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.view(np.uint8).reshape(-1) if array.size else b"")
+    return digest.hexdigest()
+
+
+def restore_checkpoints(net, data: tuple = ()):
+    """Let each :class:`Checkpoint` of ``net`` check its directory and resume; return ``net``.
+
+    ``data`` are the training arrays, whose digest names the checkpoint file of each fit.
+    """
+    checkpoints = [cb for _, cb in net.callbacks_ if isinstance(cb, Checkpoint)]
+    digest = data_digest(*data) if checkpoints and data else None
+    for callback in checkpoints:
+        callback.restore(net, digest)
     return net
