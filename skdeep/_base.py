@@ -6,7 +6,6 @@ fitted attributes) happens here; training is handed to :class:`skdeep._net.Skdee
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -19,11 +18,13 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from skorch.callbacks import Callback
 from torch import nn
 
 from ._data import BatchIterator, TensorData
-from ._net import SkdeepNet
+from ._net import CPU_PREDICT_BATCH_SIZE, SkdeepNet
 from ._summary import ModelSummary
+from .callbacks import LR_SCHEDULES, estimator_callbacks, restore_checkpoints
 from .modules import ACTIVATIONS, INITIALIZERS, count_params, layer_table
 
 PREDICT_BATCH_SIZE = 8192
@@ -61,6 +62,21 @@ def resolve_device(device: str) -> torch.device:
             f"device={device!r} was requested but this machine has no CUDA GPU that torch can "
             "use; use device='cpu' or device='auto'."
         )
+    if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
+        raise ValueError(
+            f"device={device!r} was requested but this machine has only "
+            f"{torch.cuda.device_count()} CUDA GPU(s), numbered from 0."
+        )
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but this machine has no MPS (Apple GPU) that "
+            "torch can use; use device='cpu' or device='auto'."
+        )
+    if resolved.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(
+            f"device={device!r} is not a device skdeep trains on; use 'auto', 'cpu', 'cuda', "
+            "'cuda:N' or 'mps'."
+        )
     return resolved
 
 
@@ -75,6 +91,11 @@ def seeded(seed: int, device: torch.device) -> Iterator[None]:
 
 def _reject_non_numeric_columns(X) -> None:
     if isinstance(X, pd.DataFrame):
+        if X.shape[1] == 0:
+            raise ValueError(
+                f"X is a DataFrame without columns (shape {X.shape}); a network needs at least "
+                "one feature."
+            )
         bad = [
             str(name)
             for name, dtype in X.dtypes.items()
@@ -103,6 +124,11 @@ class BaseNetwork(BaseEstimator):
         "l1": [Interval(Real, 0, None, closed="left")],
         "l2": [Interval(Real, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "early_stopping": ["boolean"],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "lr_schedule": [StrOptions(set(LR_SCHEDULES)), Callback, None],
+        "batch_size_scaling": [StrOptions({"sqrt", "linear"}), None],
         "callbacks": [list, None],
         "random_state": ["random_state"],
         "device": [str],
@@ -165,13 +191,14 @@ class BaseNetwork(BaseEstimator):
         self
         """
         resume = self.warm_start and hasattr(self, "net_")
-        return self._train(X, y, sample_weight, epochs=self.max_epochs, first_call=not resume)
+        return self._train(X, y, sample_weight, epochs=None, first_call=not resume)
 
     def _partial_fit(self, X, y, sample_weight=None, classes=None):
         first_call = not hasattr(self, "net_")
         return self._train(X, y, sample_weight, epochs=1, first_call=first_call, classes=classes)
 
-    def _train(self, X, y, sample_weight, epochs: int, first_call: bool, classes=None):
+    def _train(self, X, y, sample_weight, epochs: int | None, first_call: bool, classes=None):
+        """Train ``epochs`` more epochs; None: ``max_epochs``, less any a checkpoint restored."""
         device = resolve_device(self.device)
         if first_call:
             self._check_architecture()
@@ -183,6 +210,10 @@ class BaseNetwork(BaseEstimator):
         with seeded(self._seed + (0 if first_call else len(self.net_.history)), device):
             if first_call:
                 self.net_ = self._build_net(device)
+                # A Checkpoint(resume=True) loads its saved epochs into the net here.
+                restore_checkpoints(self.net_, data=(X, y_encoded))
+            if epochs is None:
+                epochs = max(0, self.max_epochs - (len(self.net_.history) if first_call else 0))
             train, valid = self._datasets(X, y_encoded, weights, device)
             self.net_.train_split = None if valid is None else _PredefinedSplit(valid)
             self.net_.partial_fit(train, epochs=epochs)
@@ -191,11 +222,17 @@ class BaseNetwork(BaseEstimator):
         return self
 
     def _check_architecture(self) -> None:
-        """Check what ``_parameter_constraints`` cannot: the entries of tuple parameters."""
+        """Check what ``_parameter_constraints`` cannot: tuple entries, and bools as counts."""
         for name in self._positive_int_tuples:
             value = getattr(self, name)
-            if not all(isinstance(v, Integral) and v > 0 for v in value):
+            if not all(
+                isinstance(v, Integral) and not isinstance(v, bool) and v > 0 for v in value
+            ):
                 raise ValueError(f"{name} must hold positive integers, got {value!r}.")
+        for name, constraints in self._parameter_constraints.items():
+            counts = any(isinstance(c, Interval) and c.type is Integral for c in constraints)
+            if counts and isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be an integer, got the bool {getattr(self, name)}.")
 
     def _combined_weights(self, sample_weight, X, y_encoded) -> np.ndarray | None:
         class_weights = self._class_weights(y_encoded)
@@ -210,6 +247,10 @@ class BaseNetwork(BaseEstimator):
         # Normalised to mean 1 so that the loss keeps its scale (and all-ones weights change
         # nothing at all).
         return weights / np.float32(total / len(weights))
+
+    def _fit_callbacks(self) -> list:
+        """The skorch callbacks of a new net; subclasses add those of their own parameters."""
+        return estimator_callbacks(self)
 
     def _build_net(self, device: torch.device) -> SkdeepNet:
         optimizer_kwargs: dict = {}
@@ -229,10 +270,13 @@ class BaseNetwork(BaseEstimator):
             iterator_train=BatchIterator,
             iterator_train__shuffle=True,
             iterator_valid=BatchIterator,
-            iterator_valid__batch_size=max(self.batch_size, PREDICT_BATCH_SIZE),
+            iterator_valid__batch_size=max(
+                self.batch_size,
+                CPU_PREDICT_BATCH_SIZE if device.type == "cpu" else PREDICT_BATCH_SIZE,
+            ),
             dataset=TensorData,
             train_split=None,
-            callbacks=copy.deepcopy(self.callbacks),
+            callbacks=self._fit_callbacks(),
             device=device,
             verbose=self.verbose,
             l1=self.l1,
@@ -274,7 +318,22 @@ class BaseNetwork(BaseEstimator):
         """The module's raw outputs for ``X`` (logits or regression values), on the CPU."""
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        return self.net_.predict_outputs(self._to_module_input(X), PREDICT_BATCH_SIZE)
+        outputs = self.net_.predict_outputs(self._to_module_input(X), PREDICT_BATCH_SIZE)
+        finite = torch.isfinite(outputs.flatten(1)).all(dim=1)
+        if not finite.all():
+            rows = torch.nonzero(~finite).flatten()
+            raise ValueError(
+                f"The network's outputs are NaN or infinite for {len(rows)} of {len(X)} rows of "
+                f"X (first: row {int(rows[0])}). "
+                + (
+                    "Its weights are not finite: the fit diverged; refit with a lower "
+                    "learning_rate."
+                    if not all(torch.isfinite(p).all() for p in self.net_.module_.parameters())
+                    else "Those rows lie far outside the range of the training data; scale X "
+                    "as it was scaled for fit."
+                )
+            )
+        return outputs
 
     def count_params(self, trainable_only: bool = False) -> int:
         """Return the number of parameters of the fitted network.
@@ -318,6 +377,90 @@ class BaseNetwork(BaseEstimator):
         return pd.DataFrame(
             [{k: v for k, v in row.items() if k != "batches"} for row in self.history_]
         ).set_index("epoch")
+
+    def plot_history(self, metrics=None, **kwargs):
+        """Draw the learning curves (training vs validation loss and accuracy per epoch).
+
+        Parameters
+        ----------
+        metrics : sequence of str, default=None
+            One panel each, ``("loss", "acc")`` by default; any history column works
+            (``"lr"``, ``"grad_norm_0"`` ...). See :func:`skdeep.plotting.plot_history`.
+        **kwargs
+            Passed on to :func:`skdeep.plotting.plot_history` (``figsize``).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+
+        Examples
+        --------
+        >>> from skdeep import MLPClassifier
+        >>> clf = MLPClassifier(max_epochs=2, device="cpu").fit([[0.0], [1.0]] * 10, [0, 1] * 10)
+        >>> [ax.get_ylabel() for ax in clf.plot_history(metrics=["loss", "lr"]).axes]
+        ['loss', 'lr']
+        """
+        check_is_fitted(self)
+        from .plotting import plot_history
+
+        return plot_history(self, metrics, **kwargs)
+
+    def save(self, path, *, overwrite: bool = False):
+        """Save the fitted estimator to one file, without pickle; :func:`skdeep.load` reads it.
+
+        The file is a zip of the parameters, fitted attributes and history as JSON and the
+        weights and optimizer state as torch state dicts (see ``docs/reliability.md``).
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write; ``.skdeep`` is a good suffix.
+        overwrite : bool, default=False
+            Replace ``path`` when it exists; otherwise an existing ``path`` raises
+            ``FileExistsError``.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+        """
+        from .persistence import save
+
+        return save(self, path, overwrite=overwrite)
+
+    def to_onnx(self, path, *, overwrite: bool = False):
+        """Export the fitted network to an ONNX file, for onnxruntime and other ONNX runtimes.
+
+        The model takes ``X`` as float32 rows of shape (n_samples, n_features) (images
+        flattened) with any number of rows; classifiers output ``probabilities``, regressors
+        ``predictions`` of shape (n_samples, n_outputs). See :func:`skdeep.onnx.to_onnx`, and
+        :func:`skdeep.onnx.pipeline_to_onnx` for a Pipeline with preprocessing.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write; ``.onnx`` is the usual suffix.
+        overwrite : bool, default=False
+            Replace ``path`` when it exists; otherwise an existing ``path`` raises
+            ``FileExistsError``.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from skdeep import MLPRegressor
+        >>> reg = MLPRegressor(max_epochs=1, device="cpu").fit([[0.0], [1.0]] * 5, [0.0, 1.0] * 5)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     reg.to_onnx(f"{folder}/reg.onnx").stat().st_size > 0
+        True
+        """
+        from .onnx import to_onnx
+
+        return to_onnx(self, path, overwrite=overwrite)
 
     def _expected_failed_checks(self) -> dict[str, str]:
         """scikit-learn checks that cannot apply, with the reason; used by the test-suite."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from numbers import Real
+
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, _fit_context
@@ -11,6 +14,21 @@ from sklearn.utils.multiclass import check_classification_targets
 from torch import nn
 
 from ._base import BaseNetwork
+
+
+def _mixed_labels_error(*label_arrays) -> ValueError:
+    types = sorted({type(v).__name__ for a in label_arrays for v in np.asarray(a).ravel().tolist()})
+    return ValueError(
+        f"The labels mix types {types} that cannot be sorted together; give every label the "
+        "same type, for example with y.astype(str)."
+    )
+
+
+def _unique_labels(labels) -> np.ndarray:
+    try:
+        return np.unique(labels)
+    except TypeError:
+        raise _mixed_labels_error(labels) from None
 
 
 class NetworkClassifier(ClassifierMixin, BaseNetwork):
@@ -29,15 +47,21 @@ class NetworkClassifier(ClassifierMixin, BaseNetwork):
         return len(self.classes_)
 
     def _encode_targets(self, y, first_call: bool, classes=None) -> np.ndarray:
-        check_classification_targets(y)
+        try:
+            check_classification_targets(y)
+        except TypeError:
+            raise _mixed_labels_error(y) from None
         if first_call:
-            self.classes_ = np.unique(y if classes is None else classes)
+            self.classes_ = _unique_labels(y if classes is None else classes)
             if len(self.classes_) < 2:
                 raise ValueError(
                     f"{type(self).__name__} needs samples of at least 2 classes, but the data "
                     f"contains only one class: {self.classes_.tolist()[0]!r}."
                 )
-        unknown = np.setdiff1d(y, self.classes_)
+        try:
+            unknown = np.setdiff1d(y, self.classes_)
+        except TypeError:
+            raise _mixed_labels_error(y, self.classes_) from None
         if len(unknown):
             raise ValueError(
                 f"y contains labels {unknown.tolist()} that are not in classes_ "
@@ -53,6 +77,13 @@ class NetworkClassifier(ClassifierMixin, BaseNetwork):
             weights = np.ones(len(self.classes_))
             weights[present] = compute_class_weight("balanced", classes=present, y=y_encoded)
             return weights
+        invalid = {
+            label: weight
+            for label, weight in self.class_weight.items()
+            if not (isinstance(weight, Real) and math.isfinite(weight) and weight >= 0)
+        }
+        if invalid:
+            raise ValueError(f"class_weight values must be finite numbers >= 0, got {invalid}.")
         unknown = set(self.class_weight) - set(self.classes_.tolist())
         if unknown:
             raise ValueError(

@@ -37,6 +37,28 @@ TRAINING_PARAMETERS_DOC = """\
     validation_fraction : float in [0, 1), default=0.1
         Fraction of the training data held out (stratified for classifiers) to record
         ``valid_loss`` (and ``valid_acc``) in ``history_``. 0 trains on everything.
+    early_stopping : bool, default=False
+        Stop when ``valid_loss`` has not improved by ``tol`` for ``n_iter_no_change`` epochs,
+        and keep the weights of the best epoch (:class:`skdeep.callbacks.EarlyStopping`).
+        Needs ``validation_fraction > 0``.
+    n_iter_no_change : int >= 1, default=10
+        Patience of ``early_stopping``, in epochs. Unlike scikit-learn's MLP, it and ``tol``
+        play no part without ``early_stopping``: a fit then runs all ``max_epochs``.
+    tol : float >= 0, default=1e-4
+        The smallest decrease of ``valid_loss`` that counts as an improvement for
+        ``early_stopping``.
+    lr_schedule : {"exponential", "cyclic", "plateau"}, skorch callback or None, default=None
+        How the learning rate changes during training (see ``docs/callbacks.md``):
+        ``"exponential"`` multiplies it by 0.96 per epoch, smoothly per step;
+        ``"cyclic"`` cycles it between ``learning_rate / 10`` and ``learning_rate`` (triangular,
+        5 epochs up and 5 down); ``"plateau"`` divides it by 10 after 3 epochs without
+        improvement of ``valid_loss`` (``train_loss`` without a validation split). A callback
+        (e.g. :class:`skdeep.callbacks.CyclicLR`) is used as given, on a copy. The rate of
+        each epoch is in ``history_`` as ``lr``.
+    batch_size_scaling : {"sqrt", "linear"} or None, default=None
+        Scale ``learning_rate`` with the batch size when training starts:
+        ``learning_rate * (batch_size / 32) ** p``, ``p`` 1/2 or 1, so that a search over
+        ``batch_size`` follows the rule (:class:`skdeep.callbacks.BatchSizeScaling`).
     callbacks : list of skorch callbacks, default=None
         Extra skorch callbacks; each fit works on its own copy.
     random_state : int, RandomState instance or None, default=None
@@ -55,7 +77,10 @@ FITTED_ATTRIBUTES_DOC = """\
         The trained skorch net; ``net_.module_`` is the torch module.
     history_ : skorch.History
         One record per epoch: ``train_loss``, ``valid_loss`` (and ``valid_acc`` for
-        classifiers) when validating, ``dur`` (seconds). See :meth:`history_frame`.
+        classifiers) when validating, ``dur`` and ``epoch_time`` (seconds), ``lr``,
+        ``peak_rss_mb``, ``peak_cuda_mb`` (on GPU) and ``grad_norm_<layer>``
+        (:class:`skdeep.callbacks.EpochMetrics`). See :meth:`history_frame` and
+        :meth:`plot_history`.
     n_iter_ : int
         Epochs trained so far.
     n_features_in_ : int

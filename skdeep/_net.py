@@ -9,12 +9,20 @@ from __future__ import annotations
 import torch
 from skorch import NeuralNet
 
-from .callbacks import ValidAccuracy
+from ._fast_loop import FastLoopMixin, mean_loss
+from .callbacks import EpochMetrics, TerminateOnNaN, ValidAccuracy
 from .modules import penalized_parameters, weight_penalty
 
+# Samples per forward pass when predicting or validating on a CPU: batches whose activations
+# stay in the cache run faster than one large pass (measured: up to 1.4x for LeNet-5, see
+# docs/performance.md); on a GPU, larger batches are better.
+CPU_PREDICT_BATCH_SIZE = 1024
 
-class SkdeepNet(NeuralNet):
+
+class SkdeepNet(FastLoopMixin, NeuralNet):
     """A :class:`skorch.NeuralNet` whose criterion returns one loss per sample.
+
+    skorch runs the loop; :class:`~skdeep._fast_loop.FastLoopMixin` trims its per-batch work.
 
     Parameters
     ----------
@@ -38,9 +46,12 @@ class SkdeepNet(NeuralNet):
     @property
     def _default_callbacks(self):
         callbacks = list(super()._default_callbacks)
+        # Before print_log, so that the printed table shows them; being defaults, they run
+        # before the user's callbacks, so that a diverged epoch never reaches a checkpoint.
         if self.classification:
-            # Before print_log, so that the printed table shows it.
             callbacks.insert(-1, ("valid_acc", ValidAccuracy()))
+        callbacks.insert(-1, ("epoch_metrics", EpochMetrics()))
+        callbacks.insert(-1, ("terminate_on_nan", TerminateOnNaN()))
         return callbacks
 
     def initialize_module(self):
@@ -53,10 +64,13 @@ class SkdeepNet(NeuralNet):
             y_true, weight = y_true
         else:
             weight = None
-        per_sample = self.criterion_(y_pred, y_true)
-        if per_sample.dim() > 1:
-            per_sample = per_sample.flatten(1).mean(dim=1)
-        loss = per_sample.mean() if weight is None else (per_sample * weight).mean()
+        if weight is None:
+            loss = mean_loss(self.criterion_, y_pred, y_true)
+        else:
+            per_sample = self.criterion_(y_pred, y_true)
+            if per_sample.dim() > 1:
+                per_sample = per_sample.flatten(1).mean(dim=1)
+            loss = (per_sample * weight).mean()
         if training and (self.l1 or self.l2):
             loss = loss + weight_penalty(self.penalized_params_, self.l1, self.l2)
         return loss
@@ -74,7 +88,12 @@ class SkdeepNet(NeuralNet):
         return self
 
     def predict_outputs(self, X: torch.Tensor, batch_size: int) -> torch.Tensor:
-        """Return the module's raw outputs for ``X``, computed in large batches in eval mode."""
+        """Return the module's raw outputs for ``X``, computed in large batches in eval mode.
+
+        On a CPU the batches hold at most :data:`CPU_PREDICT_BATCH_SIZE` samples.
+        """
+        if torch.device(self.device).type == "cpu":
+            batch_size = min(batch_size, CPU_PREDICT_BATCH_SIZE)
         self.module_.eval()
         with torch.inference_mode():
             outputs = [

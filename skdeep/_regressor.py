@@ -32,7 +32,20 @@ class NetworkRegressor(RegressorMixin, BaseNetwork):
         return self.n_outputs_
 
     def _encode_targets(self, y, first_call: bool, classes=None) -> np.ndarray:
-        y = np.asarray(y, dtype=np.float32)
+        y = np.asarray(y)
+        if y.dtype.kind not in "biuf":
+            raise ValueError(
+                f"{type(self).__name__} needs numeric targets, but y has dtype {y.dtype}; "
+                "encode them as numbers, or use a classifier for labels."
+            )
+        with np.errstate(over="ignore", invalid="ignore"):
+            y = y.astype(np.float32)
+        if not np.isfinite(y).all():
+            raise ValueError(
+                "y holds missing values (None) or values beyond float32's range "
+                f"(|y| > {np.finfo(np.float32).max:.3g}); drop or fill them, and scale large "
+                "targets, e.g. with TransformedTargetRegressor."
+            )
         y2d = y.reshape(len(y), -1)
         if first_call:
             self.n_outputs_ = y2d.shape[1]

@@ -387,10 +387,11 @@ def compare(
     --------
     >>> from sklearn.datasets import load_iris
     >>> X, y = load_iris(return_X_y=True)
-    >>> result = compare([MLPClassifier(max_epochs=20, learning_rate=1e-2, random_state=0)],
-    ...                  X, y, cv=3, progress="quiet")
-    >>> sorted(result.frame.index)[:3]
-    ['HistGradientBoosting', 'LogisticRegression', 'MLPClassifier']
+    >>> models = {"mlp": MLPClassifier(max_epochs=20, learning_rate=1e-2, random_state=0),
+    ...           "logistic": LogisticRegression(max_iter=500)}
+    >>> result = compare(models, X, y, cv=3, progress="quiet")
+    >>> list(result.frame.columns[:2])
+    ['accuracy_mean', 'accuracy_std']
     """
     if X is None or y is None:
         raise TypeError("compare needs the data: compare(estimators, X, y).")

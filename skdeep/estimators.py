@@ -71,6 +71,11 @@ class MLPClassifier(NetworkClassifier):
         l1=0.0,
         l2=0.0,
         validation_fraction=0.1,
+        early_stopping=False,
+        n_iter_no_change=10,
+        tol=1e-4,
+        lr_schedule=None,
+        batch_size_scaling=None,
         callbacks=None,
         class_weight=None,
         random_state=None,
@@ -91,6 +96,11 @@ class MLPClassifier(NetworkClassifier):
         self.l1 = l1
         self.l2 = l2
         self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.lr_schedule = lr_schedule
+        self.batch_size_scaling = batch_size_scaling
         self.callbacks = callbacks
         self.class_weight = class_weight
         self.random_state = random_state
@@ -163,6 +173,11 @@ class MLPRegressor(NetworkRegressor):
         l1=0.0,
         l2=0.0,
         validation_fraction=0.1,
+        early_stopping=False,
+        n_iter_no_change=10,
+        tol=1e-4,
+        lr_schedule=None,
+        batch_size_scaling=None,
         callbacks=None,
         loss="mse",
         random_state=None,
@@ -183,6 +198,11 @@ class MLPRegressor(NetworkRegressor):
         self.l1 = l1
         self.l2 = l2
         self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.lr_schedule = lr_schedule
+        self.batch_size_scaling = batch_size_scaling
         self.callbacks = callbacks
         self.loss = loss
         self.random_state = random_state
@@ -196,6 +216,11 @@ class MLPRegressor(NetworkRegressor):
 def _infer_image_shape(sample_shape: tuple[int, ...], declared) -> tuple[int, int, int]:
     """The (channels, height, width) of one sample, from ``input_shape`` or the data."""
     n_values = math.prod(sample_shape)
+    if n_values == 0:
+        raise ValueError(
+            f"The samples of X have shape {tuple(sample_shape)}, which holds no values; each "
+            "sample must be an image of at least one pixel."
+        )
     if declared is not None:
         shape = tuple(int(v) for v in declared)
         if len(shape) == 2:
@@ -299,6 +324,11 @@ class CNNClassifier(NetworkClassifier):
         l1=0.0,
         l2=0.0,
         validation_fraction=0.1,
+        early_stopping=False,
+        n_iter_no_change=10,
+        tol=1e-4,
+        lr_schedule=None,
+        batch_size_scaling=None,
         callbacks=None,
         class_weight=None,
         random_state=None,
@@ -324,6 +354,11 @@ class CNNClassifier(NetworkClassifier):
         self.l1 = l1
         self.l2 = l2
         self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.lr_schedule = lr_schedule
+        self.batch_size_scaling = batch_size_scaling
         self.callbacks = callbacks
         self.class_weight = class_weight
         self.random_state = random_state

@@ -162,10 +162,10 @@ def test_validation_accuracy_matches_a_prediction_on_the_held_out_rows(blobs):
     X, y = blobs
     clf = MLPClassifier(**{**FAST, "validation_fraction": 0.2}).fit(X, y)
     valid = clf.net_.train_split.valid
-    held_out = valid.X.numpy()
+    held_out, encoded = valid.slice(0, len(valid))
     assert len(held_out) == 60
-    labels = clf.classes_[valid.y.numpy()]
-    assert clf.history_[-1, "valid_acc"] == pytest.approx(clf.score(held_out, labels))
+    labels = clf.classes_[encoded.numpy()]
+    assert clf.history_[-1, "valid_acc"] == pytest.approx(clf.score(held_out.numpy(), labels))
 
 
 def test_sample_weights_of_ones_change_nothing_and_zero_weights_remove_a_class(blobs):
