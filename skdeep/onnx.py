@@ -18,8 +18,6 @@ import importlib.util
 import json
 import logging
 import math
-import os
-import tempfile
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._base import BaseNetwork
+from ._files import atomic_write
 
 INPUT_NAME = "X"
 PROBABILITIES = "probabilities"
@@ -231,14 +230,8 @@ def _write(model, path, overwrite: bool) -> Path:
     path = Path(path)
     _refuse_existing(path, overwrite)
     data = model.SerializeToString()
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, overwrite=overwrite) as file:
+        file.write(data)
     return path
 
 

@@ -21,7 +21,6 @@ import json
 import math
 import os
 import pickle
-import uuid
 import warnings
 import zipfile
 from pathlib import Path
@@ -32,6 +31,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseNetwork, resolve_device, seeded
+from ._files import atomic_write
 
 FORMAT_VERSION = 1
 """Version of the file layout; :func:`load` refuses files from a newer one."""
@@ -231,23 +231,11 @@ def save(estimator: BaseNetwork, path: str | os.PathLike, *, overwrite: bool = F
     states = {key: io.BytesIO() for key in _STATE_FILES}
     estimator.net_.save_params(**states)
 
-    # A new file beside the target (same file system, so the rename is atomic), created with
-    # the usual permissions.
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(temporary, "xb") as file:
-            with zipfile.ZipFile(file, "w") as archive:
-                archive.writestr(_MANIFEST, json.dumps(manifest, allow_nan=False))
-                for key, member in _STATE_FILES.items():
-                    archive.writestr(member, states[key].getvalue())
-            file.flush()
-            os.fsync(file.fileno())
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} appeared while the model was being written.")
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with atomic_write(path, overwrite=overwrite) as file:
+        with zipfile.ZipFile(file, "w") as archive:
+            archive.writestr(_MANIFEST, json.dumps(manifest, allow_nan=False))
+            for key, member in _STATE_FILES.items():
+                archive.writestr(member, states[key].getvalue())
     return path
 
 

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
-from contextlib import suppress
 from numbers import Integral
 from pathlib import Path
 
@@ -14,6 +11,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
+from .._files import atomic_write
 from ._common import (
     ParamsRepr,
     UsesEstimatorParams,
@@ -67,17 +65,8 @@ def atomic_torch_save(obj, path: Path) -> None:
 
     A crash or kill during the write leaves the previous file intact.
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as file:
+        torch.save(obj, file)
 
 
 def _rng_state(device: torch.device) -> dict:
