@@ -200,13 +200,7 @@ class BaseNetwork(BaseEstimator):
     def _train(self, X, y, sample_weight, epochs: int | None, first_call: bool, classes=None):
         """Train ``epochs`` more epochs; None: ``max_epochs``, less any a checkpoint restored."""
         device = resolve_device(self.device)
-        if first_call:
-            self._check_architecture()
-        X, y = self._validate_X_y(X, y, reset=first_call)
-        y_encoded = self._encode_targets(y, first_call=first_call, classes=classes)
-        weights = self._combined_weights(sample_weight, X, y_encoded)
-        if first_call:
-            self._seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        X, y_encoded, weights = self._prepare_data(X, y, sample_weight, first_call, classes)
         with seeded(self._seed + (0 if first_call else len(self.net_.history)), device):
             if first_call:
                 self.net_ = self._build_net(device)
@@ -220,6 +214,21 @@ class BaseNetwork(BaseEstimator):
         self.history_ = self.net_.history
         self.n_iter_ = len(self.history_)
         return self
+
+    def _prepare_data(self, X, y, sample_weight, first_call: bool, classes=None):
+        """Validate and encode the data of a fit (and draw its seed on the first call).
+
+        Returns ``X`` as an array, the encoded targets and the normalised sample weights (or
+        None).
+        """
+        if first_call:
+            self._check_architecture()
+        X, y = self._validate_X_y(X, y, reset=first_call)
+        y_encoded = self._encode_targets(y, first_call=first_call, classes=classes)
+        weights = self._combined_weights(sample_weight, X, y_encoded)
+        if first_call:
+            self._seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        return X, y_encoded, weights
 
     def _check_architecture(self) -> None:
         """Check what ``_parameter_constraints`` cannot: tuple entries, and bools as counts."""

@@ -6,6 +6,8 @@
   cross-validated objectives, per-epoch pruning that stays correct across folds.
 - :func:`results_frame`, :func:`parameter_importance` and the ``plot_*`` functions: any search
   as a DataFrame and as figures.
+- :class:`StackedSearchCV`: GridSearchCV/RandomizedSearchCV that trains same-shape candidates
+  and their folds together, as one stacked model.
 - :func:`fit_with_progress`, :class:`SearchProgress`: candidates done, best score, time left.
 
 Optuna, matplotlib and tqdm are imported only by the functions that use them.
@@ -17,12 +19,14 @@ from .progress import SearchProgress, fit_with_progress
 from .pruning import OptunaPruning
 from .results import parameter_importance, results_frame
 from .space import Dimension, SearchSpace, loguniform_int
+from .stacked import StackedSearchCV
 
 __all__ = [
     "Dimension",
     "OptunaPruning",
     "SearchProgress",
     "SearchSpace",
+    "StackedSearchCV",
     "fit_with_progress",
     "loguniform_int",
     "make_objective",

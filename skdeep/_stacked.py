@@ -1,0 +1,465 @@
+"""Train many same-shape networks at once: weights stacked along a leading axis, one vmapped step.
+
+Each member is a skdeep estimator prepared for its fit (``net_`` built with its seed, targets
+encoded) but not yet trained, with the rows it trains and validates on. The members' weights
+are stacked with :func:`torch.func.stack_module_state`; one step computes every member's
+gradients with :func:`torch.func.vmap` over :func:`torch.func.grad` of a
+:func:`torch.func.functional_call`, so all members share each kernel launch. Each member keeps
+its own shuffling, learning rate and schedule, momentum, penalties, dropout rate, optimizer
+state, early stopping and divergence; at the end its weights and history are written back into
+its estimator, which then predicts as any fitted estimator.
+
+A member reproduces its separate fit: the same initial weights, validation split and per-epoch
+permutations (its own generator, seeded as the separate fit's), hence the same weights to float
+tolerance, except with dropout, whose masks come from a different random stream.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call, grad, stack_module_state, vmap
+
+from ._base import BaseNetwork, resolve_device, seeded
+from ._net import CPU_PREDICT_BATCH_SIZE
+from ._stacked_optim import STACKABLE_OPTIMIZERS, StackedOptimizer
+from .callbacks import CyclicLR, ExponentialDecay
+from .modules import penalized_parameters
+
+# Stacking works per sample only: batch norm mixes samples and updates buffers in place.
+_UNSTACKABLE_LAYERS = (nn.modules.batchnorm._BatchNorm,)
+_STACKABLE_SCHEDULES = (None, "exponential", "cyclic")
+
+
+@dataclass
+class Member:
+    """One network of a stack: its prepared estimator and its data.
+
+    Parameters
+    ----------
+    estimator : BaseNetwork
+        Prepared by ``_train(..., epochs=0)``: ``net_`` built with its seed, not trained.
+    train_rows, valid_rows : torch.Tensor
+        Row numbers, into the member's data slot, of its training and validation samples.
+    slot : int
+        Which copy of the features it trains on (one per fitted preprocessing).
+    y : torch.Tensor
+        Its encoded targets for every row of the data (rows outside its fold are unused).
+    weights : torch.Tensor or None
+        Its normalised sample weights for every row, or None.
+    generator : torch.Generator
+        Draws its epoch permutations, as the default generator does in its separate fit.
+    error : str or None
+        Set when its training diverged.
+    """
+
+    estimator: BaseNetwork
+    train_rows: torch.Tensor
+    valid_rows: torch.Tensor | None
+    slot: int
+    y: torch.Tensor
+    weights: torch.Tensor | None
+    generator: torch.Generator
+    error: str | None = field(default=None, init=False)
+
+
+def prepare_member(
+    estimator: BaseNetwork, X, y, sample_weight, fold_rows: np.ndarray, slot: int, n_rows: int
+) -> Member:
+    """Prepare ``estimator`` to train, in a stack, on rows ``fold_rows`` of a data slot.
+
+    ``X``, ``y`` and ``sample_weight`` hold those rows only, as its separate ``fit`` would get
+    them. Everything a separate fit does before its first epoch happens here: validation,
+    target encoding, the seed, the net with its initial weights, the validation split.
+    """
+    device = resolve_device(estimator.device)
+    _, y_encoded, weights = estimator._prepare_data(X, y, sample_weight, first_call=True)
+    with seeded(estimator._seed, device):
+        estimator.net_ = estimator._build_net(device)
+        # A separate fit draws its permutations from here on, from the data's device.
+        generator = torch.Generator(device=device)
+        generator.set_state(
+            torch.get_rng_state() if device.type == "cpu" else torch.cuda.get_rng_state(device)
+        )
+    split = estimator._validation_indices(y_encoded)
+    train, valid = split if split is not None else (np.arange(len(y_encoded)), None)
+    y_all = np.zeros((n_rows, *y_encoded.shape[1:]), dtype=y_encoded.dtype)
+    y_all[fold_rows] = y_encoded
+    weights_all = None
+    if weights is not None:
+        weights_all = np.ones(n_rows, dtype=np.float32)
+        weights_all[fold_rows] = weights
+    to_tensor = lambda a: None if a is None else torch.from_numpy(a).to(device)  # noqa: E731
+    return Member(
+        estimator,
+        train_rows=to_tensor(fold_rows[train]),
+        valid_rows=None if valid is None else to_tensor(fold_rows[valid]),
+        slot=slot,
+        y=to_tensor(y_all),
+        weights=to_tensor(weights_all),
+        generator=generator,
+    )
+
+
+def why_not_stackable(estimator: BaseNetwork) -> str | None:
+    """Return why a prepared estimator cannot train in a stack, or None when it can.
+
+    Examples
+    --------
+    >>> from skdeep import MLPClassifier
+    >>> why_not_stackable(MLPClassifier(batch_norm=True, max_epochs=1).fit([[0.0], [1.0]] * 5,
+    ...                                                                   [0, 1] * 5))
+    'batch_norm: batch norm layers mix the samples of a batch'
+    """
+    module = estimator.net_.module_
+    if any(isinstance(layer, _UNSTACKABLE_LAYERS) for layer in module.modules()):
+        return "batch_norm: batch norm layers mix the samples of a batch"
+    if not all(p.requires_grad for p in module.parameters()):
+        return "frozen parameters"
+    if getattr(estimator, "optimizer", None) not in STACKABLE_OPTIMIZERS:
+        return f"optimizer={getattr(estimator, 'optimizer', None)!r}"
+    if getattr(estimator, "callbacks", None):
+        return "callbacks: user callbacks run on one net at a time"
+    if getattr(estimator, "lr_schedule", None) not in _STACKABLE_SCHEDULES:
+        return f"lr_schedule={estimator.lr_schedule!r} (stackable: {_STACKABLE_SCHEDULES})"
+    return None
+
+
+def stack_key(estimator: BaseNetwork) -> tuple:
+    """What members of one stack must share: the module's layers and shapes, the training loop.
+
+    Dropout rates may differ (each member gets its own); anything else in the module's
+    description (widths, activations, layer order) may not.
+    """
+    module = estimator.net_.module_
+    layers = re.sub(r"Dropout\(p=[^,)]*", "Dropout(p=*", repr(module))
+    return (
+        type(estimator),
+        layers,
+        tuple((name, tuple(p.shape)) for name, p in module.named_parameters()),
+        repr(estimator.net_.criterion_),
+        estimator.optimizer,
+        estimator.batch_size,
+        str(estimator.net_.device),
+    )
+
+
+class _MemberDropout(nn.Module):
+    """Dropout whose rate is a buffer, so that each stacked member has its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("p", torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        keep = torch.rand_like(x) >= self.p
+        return x * keep / (1 - self.p)
+
+
+def _functional_module(module: nn.Module) -> tuple[nn.Module, list[str]]:
+    """A copy of ``module`` on the meta device with each Dropout replaced by a member dropout."""
+    skeleton = copy.deepcopy(module).to("meta")
+    dropout_paths = []
+    for name, layer in list(skeleton.named_modules()):
+        if isinstance(layer, nn.Dropout):
+            parent_name, _, child = name.rpartition(".")
+            parent = skeleton.get_submodule(parent_name) if parent_name else skeleton
+            setattr(parent, child, _MemberDropout())
+            dropout_paths.append(name)
+    return skeleton, dropout_paths
+
+
+def _schedule_of(estimator: BaseNetwork):
+    schedule = dict(estimator.net_.callbacks_).get("lr_schedule")
+    return schedule if isinstance(schedule, (ExponentialDecay, CyclicLR)) else None
+
+
+def _initial_lr(estimator: BaseNetwork) -> float:
+    """The learning rate of the first step: ``learning_rate``, after any batch-size scaling."""
+    scaling = dict(estimator.net_.callbacks_).get("batch_size_scaling")
+    factor = 1.0 if scaling is None else scaling.factor(estimator.batch_size)
+    return float(estimator.learning_rate) * factor
+
+
+def _gather(stacked: torch.Tensor, rows: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """``stacked[offsets[k] + rows[k, i]]`` for every member ``k``, shaped (K, n, ...)."""
+    flat = (rows + offsets[:, None]).reshape(-1)
+    return stacked.index_select(0, flat).view(*rows.shape, *stacked.shape[1:])
+
+
+def _padded(rows: list[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of each member padded with 0 to a (K, n_max) tensor, and each member's count."""
+    counts = torch.tensor([len(r) for r in rows], device=device)
+    padded = torch.zeros((len(rows), int(counts.max())), dtype=torch.long, device=device)
+    for k, r in enumerate(rows):
+        padded[k, : len(r)] = r
+    return padded, counts
+
+
+class StackedTrainer:
+    """Train ``members`` (same :func:`stack_key`) together on features ``X``.
+
+    Parameters
+    ----------
+    members : list of Member
+    X : torch.Tensor
+        The features of every data slot, one after the other, as the modules take them; a
+        member's row ``i`` is ``X[member.slot * n_rows + i]``.
+    n_rows : int
+        Rows per slot.
+    """
+
+    def __init__(self, members: list[Member], X: torch.Tensor, n_rows: int) -> None:
+        self.members = members
+        self.X = X
+        self.n_rows = n_rows
+        first = members[0].estimator
+        self.device = torch.device(first.net_.device)
+        self.batch_size = first.batch_size
+        self.criterion = first.net_.criterion_
+        modules = [m.estimator.net_.module_ for m in members]
+        self.skeleton, dropout_paths = _functional_module(modules[0])
+        self.skeleton.train()
+        params, _ = stack_module_state(modules)
+        self.params = {name: p.detach().clone() for name, p in params.items()}
+        self.buffers = {
+            f"{path}.p": torch.tensor(
+                [m.get_submodule(path).p for m in modules], device=self.device
+            )
+            for path in dropout_paths
+        }
+        self.penalized = [
+            name
+            for name, p in modules[0].named_parameters()
+            if any(p is q for q in penalized_parameters(modules[0]))
+        ]
+        K = len(members)
+        self.offsets = torch.tensor([m.slot * n_rows for m in members], device=self.device)
+        self.member_offsets = torch.arange(K, device=self.device) * n_rows
+        self.Y = torch.cat([m.y for m in members])
+        self.W = (
+            None
+            if all(m.weights is None for m in members)
+            else torch.cat(
+                [
+                    torch.ones(n_rows, device=self.device) if m.weights is None else m.weights
+                    for m in members
+                ]
+            )
+        )
+        ests = [m.estimator for m in members]
+        self.initial_lr = [_initial_lr(e) for e in ests]
+        self.l1 = torch.tensor([float(e.l1) for e in ests], device=self.device)
+        self.l2 = torch.tensor([float(e.l2) for e in ests], device=self.device)
+        self.penalize = bool(self.l1.any() or self.l2.any())
+        self.optimizer = StackedOptimizer(
+            first.optimizer,
+            lr=torch.tensor(self.initial_lr, device=self.device),
+            momentum=torch.tensor([float(e.momentum) for e in ests], device=self.device),
+        )
+        self.schedules = [_schedule_of(e) for e in ests]
+        self.steps_done = [0] * K
+        self._step = vmap(
+            grad(self._member_loss, has_aux=True),
+            in_dims=(0, 0, 0, 0, 0, 0, 0, 0),
+            randomness="different",
+        )
+        self._forward = vmap(self._member_outputs, in_dims=(0, 0, 0), randomness="different")
+
+    # -- the functions vmapped over members ------------------------------------------------
+
+    def _member_outputs(self, params, buffers, x):
+        return functional_call(self.skeleton, {**params, **buffers}, (x,))
+
+    def _per_sample_loss(self, outputs, y):
+        loss = self.criterion(outputs, y)
+        return loss.flatten(1).mean(dim=1) if loss.dim() > 1 else loss
+
+    def _member_loss(self, params, buffers, x, y, row_weight, count, l1, l2):
+        outputs = self._member_outputs(params, buffers, x)
+        loss = (self._per_sample_loss(outputs, y) * row_weight).sum() / count
+        if self.penalize:
+            for name in self.penalized:
+                w = params[name]
+                loss = loss + l1 * w.abs().sum() + (l2 / 2) * w.pow(2).sum()
+        return loss, loss.detach()
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def _batch(self, rows: torch.Tensor, counts: torch.Tensor, start: int, stop: int):
+        """The stacked batch at positions ``start:stop`` of each member's ``rows``.
+
+        Returns the features, targets, each row's weight in the loss (0 for padding), and which
+        rows are real (not padding).
+        """
+        index = rows[:, start:stop]
+        position = torch.arange(start, start + index.shape[1], device=self.device)
+        real = position[None, :] < counts[:, None]
+        x = _gather(self.X, index, self.offsets)
+        y = _gather(self.Y, index, self.member_offsets)
+        row_weight = real.to(self.X.dtype)
+        if self.W is not None:
+            row_weight = row_weight * _gather(self.W, index, self.member_offsets)
+        return x, y, row_weight, real
+
+    def _learning_rates(self, k: int, epoch: int, n_steps: int, total_steps: int) -> list[float]:
+        """Member ``k``'s rate at each step of the epoch (its ``n_steps``, padded to ``total``)."""
+        schedule, lr0 = self.schedules[k], self.initial_lr[k]
+        if schedule is None:
+            return [lr0] * total_steps
+        if schedule.unit == "epoch":
+            return [schedule.lr_at(epoch - 1, lr0)] * total_steps
+        if getattr(schedule, "steps_per_decay_", 0) is None:  # decay_steps="epoch"
+            schedule.steps_per_decay_ = n_steps
+        start = self.steps_done[k]
+        return [schedule.lr_at(start + s, lr0) for s in range(total_steps)]
+
+    def _train_epoch(self, epoch: int, active: list[bool]):
+        """One epoch of every active member; returns its train losses, steps and first rates."""
+        K, size = len(self.members), self.batch_size
+        orders = []
+        for k, member in enumerate(self.members):
+            rows = member.train_rows
+            if active[k]:
+                permutation = torch.randperm(
+                    len(rows), device=self.device, generator=member.generator
+                )
+                orders.append(rows.index_select(0, permutation))
+            else:
+                orders.append(rows[:0])
+        rows, counts = _padded(orders, self.device)
+        n_steps = [math.ceil(len(order) / size) for order in orders]
+        total_steps = max(n_steps)
+        lrs = torch.tensor(
+            [self._learning_rates(k, epoch, n_steps[k], total_steps) for k in range(K)],
+            device=self.device,
+        )
+        steps_left = torch.tensor(n_steps, device=self.device)
+        every_member_steps = len(set(n_steps)) == 1
+        loss_sum = torch.zeros(K, device=self.device)
+        for step in range(total_steps):
+            x, y, row_weight, real = self._batch(rows, counts, step * size, (step + 1) * size)
+            count = real.sum(dim=1)
+            grads, loss = self._step(
+                self.params, self.buffers, x, y, row_weight, count.clamp_min(1), self.l1, self.l2
+            )
+            self.optimizer.lr = lrs[:, step]
+            self.optimizer.step(
+                self.params, grads, active=None if every_member_steps else steps_left > step
+            )
+            loss_sum += torch.where(count > 0, loss * count, 0.0)
+        for k in range(K):
+            self.steps_done[k] += n_steps[k]
+        return (loss_sum / counts.clamp_min(1)).tolist(), n_steps, lrs[:, 0].tolist()
+
+    @torch.no_grad()
+    def _validate(self, classification: bool) -> tuple[list, list]:
+        """Each member's validation loss and accuracy (None without validation rows)."""
+        members = self.members
+        none = [None] * len(members)
+        if all(m.valid_rows is None for m in members):
+            return none, none
+        rows, counts = _padded(
+            [m.train_rows[:0] if m.valid_rows is None else m.valid_rows for m in members],
+            self.device,
+        )
+        size = max(self.batch_size, CPU_PREDICT_BATCH_SIZE)
+        loss_sum = torch.zeros(len(members), device=self.device)
+        correct = torch.zeros(len(members), device=self.device)
+        self.skeleton.eval()
+        try:
+            for start in range(0, rows.shape[1], size):
+                x, y, row_weight, real = self._batch(rows, counts, start, start + size)
+                outputs = self._forward(self.params, self.buffers, x)
+                loss_sum += (vmap(self._per_sample_loss)(outputs, y) * row_weight).sum(dim=1)
+                if classification:
+                    correct += ((outputs.argmax(dim=2) == y) & real).sum(dim=1)
+        finally:
+            self.skeleton.train()
+        losses = (loss_sum / counts.clamp_min(1)).tolist()
+        accuracies = (correct / counts.clamp_min(1)).tolist()
+        has = [m.valid_rows is not None for m in members]
+        return (
+            [v if h else None for v, h in zip(losses, has, strict=True)],
+            [v if h and classification else None for v, h in zip(accuracies, has, strict=True)],
+        )
+
+    def train(self) -> None:
+        """Train every member for its ``max_epochs`` (or until it stops), then write it back."""
+        members = self.members
+        K = len(members)
+        classification = members[0].estimator.net_.classification
+        max_epochs = [m.estimator.max_epochs for m in members]
+        stopping = [m.estimator.early_stopping for m in members]
+        best = {name: p.clone() for name, p in self.params.items()} if any(stopping) else None
+        best_loss = [math.inf] * K
+        best_epoch = [0] * K
+        misses = [0] * K
+        stopped = [False] * K
+        for epoch in range(1, max(max_epochs) + 1):
+            active = [
+                not stopped[k] and members[k].error is None and epoch <= max_epochs[k]
+                for k in range(K)
+            ]
+            if not any(active):
+                break
+            began = time.perf_counter()
+            train_loss, n_steps, lrs = self._train_epoch(epoch, active)
+            valid_loss, valid_acc = self._validate(classification)
+            share = (time.perf_counter() - began) / sum(active)
+            improved = [False] * K
+            for k, member in enumerate(members):
+                if not active[k]:
+                    continue
+                history = member.estimator.net_.history
+                history.new_epoch()
+                history.record("epoch", len(history))
+                history.record("train_loss", train_loss[k])
+                history.record("train_batch_count", n_steps[k])
+                if valid_loss[k] is not None:
+                    history.record("valid_loss", valid_loss[k])
+                if valid_acc[k] is not None:
+                    history.record("valid_acc", valid_acc[k])
+                history.record("lr", lrs[k])
+                history.record("epoch_time", share)
+                history.record("dur", share)
+                if not math.isfinite(train_loss[k]):
+                    member.error = (
+                        f"Training diverged: the training loss became {train_loss[k]} in epoch "
+                        f"{epoch}. Lower the learning_rate (it is {lrs[k]:g}; try "
+                        f"{lrs[k] / 10:g})."
+                    )
+                    continue
+                if stopping[k]:
+                    estimator = member.estimator
+                    if valid_loss[k] < best_loss[k] - estimator.tol:
+                        best_loss[k], best_epoch[k], misses[k] = valid_loss[k], epoch, 0
+                        improved[k] = True
+                    else:
+                        misses[k] += 1
+                    stopped[k] = misses[k] == estimator.n_iter_no_change
+            if best is not None and any(improved):
+                keep = torch.tensor(improved, device=self.device)
+                for name, p in self.params.items():
+                    view = keep.view(-1, *([1] * (p.dim() - 1)))
+                    best[name] = torch.where(view, p, best[name])
+        for k, member in enumerate(members):
+            restore = stopping[k] and best_epoch[k] not in (0, len(member.estimator.net_.history))
+            self._write_back(k, best if restore else self.params)
+
+    def _write_back(self, k: int, params: dict[str, torch.Tensor]) -> None:
+        estimator = self.members[k].estimator
+        with torch.no_grad():
+            for name, p in estimator.net_.module_.named_parameters():
+                p.copy_(params[name][k])
+        estimator.history_ = estimator.net_.history
+        estimator.n_iter_ = len(estimator.history_)

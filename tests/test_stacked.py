@@ -1,0 +1,237 @@
+"""Stacked training: members equal their separate fits, and StackedSearchCV equals GridSearchCV."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.exceptions import FitFailedWarning
+from sklearn.model_selection import (
+    GridSearchCV,
+    ParameterSampler,
+    StratifiedKFold,
+)
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skdeep import MLPClassifier, MLPRegressor
+from skdeep._base import OPTIMIZERS
+from skdeep._stacked import StackedTrainer, prepare_member, stack_key
+from skdeep._stacked_optim import STACKABLE_OPTIMIZERS, StackedOptimizer
+from skdeep.search import StackedSearchCV
+
+BASE = {"hidden_layer_sizes": (16,), "device": "cpu", "max_epochs": 1}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return (X[:600] / 16).astype(np.float32), y[:600]
+
+
+def _stack(estimators, X, y, sample_weight=None):
+    """Prepare each estimator on all rows, train them as one stack, return the members."""
+    rows = np.arange(len(X))
+    members = [prepare_member(e, X, y, sample_weight, rows, 0, len(X)) for e in estimators]
+    StackedTrainer(members, torch.from_numpy(X), len(X)).train()
+    return members
+
+
+def _max_weight_difference(a, b) -> float:
+    pairs = zip(a.net_.module_.parameters(), b.net_.module_.parameters(), strict=True)
+    return max(float((p - q).detach().abs().max()) for p, q in pairs)
+
+
+@pytest.mark.parametrize("name", STACKABLE_OPTIMIZERS)
+def test_stacked_updates_equal_torch_optimizers_member_by_member(name):
+    torch.manual_seed(0)
+    rates, momenta = [0.01, 0.003], [0.9, 0.5]
+    start = torch.randn(2, 4, 3)
+    gradients = [torch.randn(2, 4, 3) for _ in range(5)]
+    stacked = {"w": start.clone()}
+    optimizer = StackedOptimizer(name, torch.tensor(rates), torch.tensor(momenta))
+    for g in gradients:
+        optimizer.step(stacked, {"w": g})
+    for k in range(2):
+        weight = torch.nn.Parameter(start[k].clone())
+        extra = {"momentum": momenta[k]} if name in ("sgd", "rmsprop") else {}
+        reference = OPTIMIZERS[name]([weight], lr=rates[k], **extra)
+        for g in gradients:
+            weight.grad = g[k].clone()
+            reference.step()
+        torch.testing.assert_close(stacked["w"][k], weight.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_an_inactive_member_keeps_its_weights_and_optimizer_state():
+    optimizer = StackedOptimizer("adam", torch.tensor([0.1, 0.1]), torch.zeros(2))
+    weights = {"w": torch.ones(2, 3)}
+    optimizer.step(weights, {"w": torch.ones(2, 3)}, active=torch.tensor([True, False]))
+    assert torch.equal(weights["w"][1], torch.ones(3))
+    assert torch.equal(optimizer.state["w"]["m"][1], torch.zeros(3))
+    assert optimizer.steps.tolist() == [1.0, 0.0]
+    torch.testing.assert_close(weights["w"][0], torch.full((3,), 0.9))
+
+
+def test_each_member_ends_its_first_epoch_with_the_weights_of_its_separate_fit(digits):
+    X, y = digits  # 540 training rows in batches of 32: the last batch is partial
+    settings = [
+        {"learning_rate": 1e-3, "random_state": 0},
+        {"learning_rate": 3e-3, "random_state": 1, "l2": 1e-3},
+        {"learning_rate": 1e-2, "random_state": 2, "l1": 1e-4},
+    ]
+    members = _stack([MLPClassifier(**BASE, **s) for s in settings], X, y)
+    for setting, member in zip(settings, members, strict=True):
+        alone = MLPClassifier(**BASE, **setting).fit(X, y)
+        assert _max_weight_difference(alone, member.estimator) < 1e-5
+        for column in ("train_loss", "valid_loss", "valid_acc", "lr"):
+            assert member.estimator.history_[-1, column] == pytest.approx(
+                alone.history_[-1, column], rel=1e-5
+            )
+        np.testing.assert_array_equal(member.estimator.predict(X), alone.predict(X))
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "rmsprop", "adamw"])
+def test_regressors_with_sample_weights_and_momenta_match_their_separate_fits(optimizer):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5)).astype(np.float32)
+    y = X @ rng.normal(size=(5, 2)).astype(np.float32)
+    weights = rng.uniform(0.5, 2.0, size=200)
+    settings = [{"momentum": 0.9, "random_state": 0}, {"momentum": 0.0, "random_state": 1}]
+    common = {**BASE, "optimizer": optimizer, "learning_rate": 0.01, "max_epochs": 2}
+    members = _stack([MLPRegressor(**common, **s) for s in settings], X, y, weights)
+    for setting, member in zip(settings, members, strict=True):
+        alone = MLPRegressor(**common, **setting).fit(X, y, sample_weight=weights)
+        assert _max_weight_difference(alone, member.estimator) < 1e-5
+
+
+def test_per_step_schedules_follow_their_formula_in_every_member(digits):
+    X, y = digits
+    rates = [1e-3, 4e-3]
+    members = _stack(
+        [
+            MLPClassifier(**{**BASE, "max_epochs": 3}, learning_rate=r, lr_schedule="exponential")
+            for r in rates
+        ],
+        X,
+        y,
+    )
+    for rate, member in zip(rates, members, strict=True):
+        # "exponential" decays by 0.96 per epoch's worth of steps; each epoch records the rate
+        # of its first step.
+        expected = [rate * 0.96**epoch for epoch in range(3)]
+        np.testing.assert_allclose(member.estimator.history_[:, "lr"], expected, rtol=1e-6)
+
+
+def test_early_stopping_stops_each_member_where_its_separate_fit_stops(digits):
+    X, y = digits
+    common = {**BASE, "max_epochs": 40, "early_stopping": True, "n_iter_no_change": 2, "tol": 0.02}
+    settings = [
+        {"learning_rate": 3e-3, "random_state": 0},
+        {"learning_rate": 1e-3, "random_state": 1},
+    ]
+    members = _stack([MLPClassifier(**common, **s) for s in settings], X, y)
+    for setting, member in zip(settings, members, strict=True):
+        alone = MLPClassifier(**common, **setting).fit(X, y)
+        assert len(member.estimator.history_) == len(alone.history_)
+        # The best epoch's weights are restored, as in the separate fit.
+        assert _max_weight_difference(alone, member.estimator) < 1e-4
+    assert len(members[0].estimator.history_) < 40  # it did stop early
+
+
+def test_dropout_rates_stack_together_and_each_member_drops_at_its_rate(digits):
+    X, y = digits
+    common = {**BASE, "max_epochs": 5, "learning_rate": 1e-2, "random_state": 0}
+    estimators = [MLPClassifier(**common, dropout=p) for p in (0.1, 0.5)]
+    members = _stack(estimators, X, y)
+    assert stack_key(members[0].estimator) == stack_key(members[1].estimator)
+    heavier = [m.estimator.history_[-1, "train_loss"] for m in members]
+    assert heavier[1] > heavier[0]  # more dropout, higher training loss
+    assert all(m.estimator.score(X, y) > 0.5 for m in members)
+
+
+@pytest.fixture(scope="module")
+def digits_search_inputs(digits):
+    X, y = digits
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(**{**BASE, "max_epochs": 3}))
+    grid = {
+        "mlpclassifier__learning_rate": [3e-4, 3e-3],
+        "mlpclassifier__l2": [0.0, 1e-2],
+        "mlpclassifier__random_state": [0, 1],
+    }
+    return X, y, pipe, grid, StratifiedKFold(3, shuffle=True, random_state=0)
+
+
+def test_stacked_search_gives_gridsearchcv_results_on_digits(digits_search_inputs):
+    X, y, pipe, grid, cv = digits_search_inputs
+    stacked = StackedSearchCV(pipe, grid, cv=cv).fit(X, y)
+    plain = GridSearchCV(pipe, grid, cv=cv).fit(X, y)
+    assert stacked.cv_results_["params"] == plain.cv_results_["params"]
+    for fold in range(3):
+        np.testing.assert_allclose(
+            stacked.cv_results_[f"split{fold}_test_score"],
+            plain.cv_results_[f"split{fold}_test_score"],
+            atol=0.005,
+        )
+    np.testing.assert_array_equal(
+        np.argsort(stacked.cv_results_["mean_test_score"].round(2)),
+        np.argsort(plain.cv_results_["mean_test_score"].round(2)),
+    )
+    assert stacked.best_params_ == plain.best_params_
+    assert stacked.cv_results_["stack_group"].tolist() == [0] * 8
+    assert stacked.best_estimator_.score(X, y) == pytest.approx(plain.best_estimator_.score(X, y))
+
+
+def test_different_shapes_train_in_separate_stacks_and_unstackable_ones_alone(digits):
+    X, y = digits
+    grid = [
+        {"hidden_layer_sizes": [(8,), (16,)], "learning_rate": [1e-3, 1e-2]},
+        {"batch_norm": [True]},
+    ]
+    search = StackedSearchCV(MLPClassifier(**BASE, random_state=0), grid, cv=2).fit(X, y)
+    plain = GridSearchCV(MLPClassifier(**BASE, random_state=0), grid, cv=2).fit(X, y)
+    groups = search.cv_results_["stack_group"].tolist()
+    assert groups[0] == groups[1] != groups[2] == groups[3]
+    assert groups[4] == -1  # batch norm: fitted one at a time
+    assert search.cv_results_["mean_test_score"][4] == plain.cv_results_["mean_test_score"][4]
+
+
+def test_max_stack_splits_a_group_without_changing_the_results(digits):
+    X, y = digits
+    grid = {"learning_rate": [1e-3, 3e-3, 1e-2]}
+    whole = StackedSearchCV(MLPClassifier(**BASE, random_state=0), grid, cv=2).fit(X, y)
+    split = StackedSearchCV(MLPClassifier(**BASE, random_state=0), grid, cv=2, max_stack=2)
+    np.testing.assert_allclose(
+        split.fit(X, y).cv_results_["mean_test_score"],
+        whole.cv_results_["mean_test_score"],
+        atol=1e-6,
+    )
+
+
+def test_a_diverged_member_is_recorded_as_failed_and_the_others_go_on():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    y = X.sum(axis=1)
+    grid = {"learning_rate": [1e-3, 1e10]}
+    search = StackedSearchCV(MLPRegressor(**BASE, optimizer="sgd", random_state=0), grid, cv=2)
+    with pytest.warns(FitFailedWarning, match="TrainingDivergedError"):
+        search.fit(X, y)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.isfinite(scores[0]) and np.isnan(scores[1])
+    assert search.best_params_ == {"learning_rate": 1e-3}
+
+
+def test_randomized_candidates_are_those_of_randomizedsearchcv(digits):
+    X, y = digits
+    distributions = {"learning_rate": [1e-3, 3e-3, 1e-2], "random_state": [0, 1, 2]}
+    search = StackedSearchCV(
+        MLPClassifier(**BASE), param_distributions=distributions, n_iter=4, cv=2, random_state=3
+    ).fit(X, y)
+    expected = list(ParameterSampler(distributions, 4, random_state=3))
+    assert search.cv_results_["params"] == expected
+
+
+def test_bad_searches_are_refused_before_training(digits):
+    X, y = digits
+    with pytest.raises(TypeError, match="skdeep estimator or a Pipeline ending in one"):
+        StackedSearchCV(StandardScaler(), {"with_mean": [True]}).fit(X, y)
+    with pytest.raises(ValueError, match="exactly one of param_grid"):
+        StackedSearchCV(MLPClassifier(), {"learning_rate": [0.1]}, param_distributions={}).fit(X, y)
