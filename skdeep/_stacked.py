@@ -29,7 +29,6 @@ from torch.func import functional_call, grad, stack_module_state, vmap
 
 from ._base import BaseNetwork, resolve_device, seeded
 from ._net import CPU_PREDICT_BATCH_SIZE
-from ._stacked_optim import STACKABLE_OPTIMIZERS, StackedOptimizer
 from .callbacks import CyclicLR, ExponentialDecay
 from .modules import penalized_parameters
 
@@ -123,8 +122,8 @@ def why_not_stackable(estimator: BaseNetwork) -> str | None:
         return "batch_norm: batch norm layers mix the samples of a batch"
     if not all(p.requires_grad for p in module.parameters()):
         return "frozen parameters"
-    if getattr(estimator, "optimizer", None) not in STACKABLE_OPTIMIZERS:
-        return f"optimizer={getattr(estimator, 'optimizer', None)!r}"
+    if isinstance(estimator.net_.optimizer_, torch.optim.LBFGS):
+        return "optimizer: LBFGS needs a closure over one network's loss"
     if getattr(estimator, "callbacks", None):
         return "callbacks: user callbacks run on one net at a time"
     if getattr(estimator, "lr_schedule", None) not in _STACKABLE_SCHEDULES:
@@ -205,6 +204,49 @@ def _padded(rows: list[torch.Tensor], device: torch.device) -> tuple[torch.Tenso
     return padded, counts
 
 
+class _MemberOptimizers:
+    """One torch optimizer over the stacked weights, with each member's rate and settings.
+
+    Each member's row of the (K, n_weights) weights is a parameter of its own (sharing the
+    memory); members with the same settings share a parameter group, so torch's fused or
+    foreach update runs once per group, and a member with a schedule has a group of its own.
+    A member without a gradient at a step (stopped, or no batch left this epoch) is skipped by
+    torch, weights and optimizer state untouched, as its separate fit would be.
+    """
+
+    def __init__(self, members: list[Member], weights: torch.Tensor, rates: list[float]) -> None:
+        self.rows = [nn.Parameter(row) for row in weights]
+        groups: dict[str, dict] = {}
+        self.group_of_scheduled: dict[int, dict] = {}
+        for k, member in enumerate(members):
+            settings = dict(member.estimator.net_.optimizer_.param_groups[0])
+            settings.pop("params")
+            settings.pop("initial_lr", None)
+            settings["lr"] = rates[k]
+            scheduled = _schedule_of(member.estimator) is not None
+            key = f"member {k}" if scheduled else repr(sorted(settings.items()))
+            group = groups.setdefault(key, {**settings, "params": []})
+            group["params"].append(self.rows[k])
+            if scheduled:
+                self.group_of_scheduled[k] = group
+        optimizer_class = type(members[0].estimator.net_.optimizer_)
+        self.optimizer = optimizer_class(list(groups.values()))
+        self.groups = self.optimizer.param_groups
+        # torch copies each group's dict: find the copies again.
+        by_first_param = {id(g["params"][0]): g for g in self.groups}
+        self.group_of_scheduled = {
+            k: by_first_param[id(self.rows[k])] for k in self.group_of_scheduled
+        }
+
+    def step(self, grad: torch.Tensor, stepping: list[bool], rates: list[float]) -> None:
+        """One step of the members that are ``stepping``, at their ``rates`` if scheduled."""
+        for row, g, steps in zip(self.rows, grad, stepping, strict=True):
+            row.grad = g if steps else None
+        for k, group in self.group_of_scheduled.items():
+            group["lr"] = rates[k]
+        self.optimizer.step()
+
+
 class StackedTrainer:
     """Train ``members`` (same :func:`stack_key`) together on features ``X``.
 
@@ -230,7 +272,11 @@ class StackedTrainer:
         self.skeleton, dropout_paths = _functional_module(modules[0])
         self.skeleton.train()
         params, _ = stack_module_state(modules)
-        self.params = {name: p.detach().clone() for name, p in params.items()}
+        self.shapes = {name: p.shape[1:] for name, p in params.items()}
+        # One (K, n_weights) tensor, each row a member's parameter for the optimizer;
+        # ``params`` are views of it, by layer, for the forward pass.
+        self.weights = torch.cat([p.detach().reshape(len(modules), -1) for p in params.values()], 1)
+        self.params = self._by_layer(self.weights)
         self.buffers = {
             f"{path}.p": torch.tensor(
                 [m.get_submodule(path).p for m in modules], device=self.device
@@ -261,11 +307,7 @@ class StackedTrainer:
         self.l1 = torch.tensor([float(e.l1) for e in ests], device=self.device)
         self.l2 = torch.tensor([float(e.l2) for e in ests], device=self.device)
         self.penalize = bool(self.l1.any() or self.l2.any())
-        self.optimizer = StackedOptimizer(
-            first.optimizer,
-            lr=torch.tensor(self.initial_lr, device=self.device),
-            momentum=torch.tensor([float(e.momentum) for e in ests], device=self.device),
-        )
+        self.optimizer = _MemberOptimizers(members, self.weights, self.initial_lr)
         self.schedules = [_schedule_of(e) for e in ests]
         self.steps_done = [0] * K
         self._step = vmap(
@@ -274,6 +316,15 @@ class StackedTrainer:
             randomness="different",
         )
         self._forward = vmap(self._member_outputs, in_dims=(0, 0, 0), randomness="different")
+
+    def _by_layer(self, weights: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Views of stacked flat ``weights``, one (K, *shape) tensor per parameter."""
+        views, start = {}, 0
+        for name, shape in self.shapes.items():
+            size = math.prod(shape)
+            views[name] = weights[:, start : start + size].view(len(weights), *shape)
+            start += size
+        return views
 
     # -- the functions vmapped over members ------------------------------------------------
 
@@ -339,12 +390,7 @@ class StackedTrainer:
         rows, counts = _padded(orders, self.device)
         n_steps = [math.ceil(len(order) / size) for order in orders]
         total_steps = max(n_steps)
-        lrs = torch.tensor(
-            [self._learning_rates(k, epoch, n_steps[k], total_steps) for k in range(K)],
-            device=self.device,
-        )
-        steps_left = torch.tensor(n_steps, device=self.device)
-        every_member_steps = len(set(n_steps)) == 1
+        rates = [self._learning_rates(k, epoch, n_steps[k], total_steps) for k in range(K)]
         loss_sum = torch.zeros(K, device=self.device)
         for step in range(total_steps):
             x, y, row_weight, real = self._batch(rows, counts, step * size, (step + 1) * size)
@@ -352,14 +398,16 @@ class StackedTrainer:
             grads, loss = self._step(
                 self.params, self.buffers, x, y, row_weight, count.clamp_min(1), self.l1, self.l2
             )
-            self.optimizer.lr = lrs[:, step]
             self.optimizer.step(
-                self.params, grads, active=None if every_member_steps else steps_left > step
+                torch.cat([grads[name].reshape(K, -1) for name in self.shapes], dim=1),
+                stepping=[n > step for n in n_steps],
+                rates=[member_rates[step] for member_rates in rates],
             )
             loss_sum += torch.where(count > 0, loss * count, 0.0)
         for k in range(K):
             self.steps_done[k] += n_steps[k]
-        return (loss_sum / counts.clamp_min(1)).tolist(), n_steps, lrs[:, 0].tolist()
+        first_rates = [member_rates[0] for member_rates in rates]
+        return (loss_sum / counts.clamp_min(1)).tolist(), n_steps, first_rates
 
     @torch.no_grad()
     def _validate(self, classification: bool) -> tuple[list, list]:
@@ -400,7 +448,7 @@ class StackedTrainer:
         classification = members[0].estimator.net_.classification
         max_epochs = [m.estimator.max_epochs for m in members]
         stopping = [m.estimator.early_stopping for m in members]
-        best = {name: p.clone() for name, p in self.params.items()} if any(stopping) else None
+        best = self.weights.clone() if any(stopping) else None
         best_loss = [math.inf] * K
         best_epoch = [0] * K
         misses = [0] * K
@@ -448,13 +496,11 @@ class StackedTrainer:
                         misses[k] += 1
                     stopped[k] = misses[k] == estimator.n_iter_no_change
             if best is not None and any(improved):
-                keep = torch.tensor(improved, device=self.device)
-                for name, p in self.params.items():
-                    view = keep.view(-1, *([1] * (p.dim() - 1)))
-                    best[name] = torch.where(view, p, best[name])
+                keep = torch.tensor(improved, device=self.device)[:, None]
+                best = torch.where(keep, self.weights, best)
         for k, member in enumerate(members):
             restore = stopping[k] and best_epoch[k] not in (0, len(member.estimator.net_.history))
-            self._write_back(k, best if restore else self.params)
+            self._write_back(k, self._by_layer(best if restore else self.weights))
 
     def _write_back(self, k: int, params: dict[str, torch.Tensor]) -> None:
         estimator = self.members[k].estimator

@@ -14,9 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skdeep import MLPClassifier, MLPRegressor
-from skdeep._base import OPTIMIZERS
 from skdeep._stacked import StackedTrainer, prepare_member, stack_key
-from skdeep._stacked_optim import STACKABLE_OPTIMIZERS, StackedOptimizer
 from skdeep.search import StackedSearchCV
 
 BASE = {"hidden_layer_sizes": (16,), "device": "cpu", "max_epochs": 1}
@@ -41,36 +39,6 @@ def _max_weight_difference(a, b) -> float:
     return max(float((p - q).detach().abs().max()) for p, q in pairs)
 
 
-@pytest.mark.parametrize("name", STACKABLE_OPTIMIZERS)
-def test_stacked_updates_equal_torch_optimizers_member_by_member(name):
-    torch.manual_seed(0)
-    rates, momenta = [0.01, 0.003], [0.9, 0.5]
-    start = torch.randn(2, 4, 3)
-    gradients = [torch.randn(2, 4, 3) for _ in range(5)]
-    stacked = {"w": start.clone()}
-    optimizer = StackedOptimizer(name, torch.tensor(rates), torch.tensor(momenta))
-    for g in gradients:
-        optimizer.step(stacked, {"w": g})
-    for k in range(2):
-        weight = torch.nn.Parameter(start[k].clone())
-        extra = {"momentum": momenta[k]} if name in ("sgd", "rmsprop") else {}
-        reference = OPTIMIZERS[name]([weight], lr=rates[k], **extra)
-        for g in gradients:
-            weight.grad = g[k].clone()
-            reference.step()
-        torch.testing.assert_close(stacked["w"][k], weight.detach(), rtol=1e-5, atol=1e-6)
-
-
-def test_an_inactive_member_keeps_its_weights_and_optimizer_state():
-    optimizer = StackedOptimizer("adam", torch.tensor([0.1, 0.1]), torch.zeros(2))
-    weights = {"w": torch.ones(2, 3)}
-    optimizer.step(weights, {"w": torch.ones(2, 3)}, active=torch.tensor([True, False]))
-    assert torch.equal(weights["w"][1], torch.ones(3))
-    assert torch.equal(optimizer.state["w"]["m"][1], torch.zeros(3))
-    assert optimizer.steps.tolist() == [1.0, 0.0]
-    torch.testing.assert_close(weights["w"][0], torch.full((3,), 0.9))
-
-
 def test_each_member_ends_its_first_epoch_with_the_weights_of_its_separate_fit(digits):
     X, y = digits  # 540 training rows in batches of 32: the last batch is partial
     settings = [
@@ -89,7 +57,27 @@ def test_each_member_ends_its_first_epoch_with_the_weights_of_its_separate_fit(d
         np.testing.assert_array_equal(member.estimator.predict(X), alone.predict(X))
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "rmsprop", "adamw"])
+def test_members_with_fewer_batches_wait_unchanged_for_the_others(digits):
+    X, y = digits
+    settings = [{"random_state": 0, "learning_rate": 1e-2}, {"random_state": 1}]
+    sizes = (300, 600)  # 9 and 17 batches per epoch
+    members = []
+    for size, setting in zip(sizes, settings, strict=True):
+        estimator = MLPClassifier(**{**BASE, "max_epochs": 2}, **setting)
+        members.append(
+            prepare_member(estimator, X[:size], y[:size], None, np.arange(size), 0, len(X))
+        )
+    StackedTrainer(members, torch.from_numpy(X), len(X)).train()
+    for size, setting, member in zip(sizes, settings, members, strict=True):
+        alone = MLPClassifier(**{**BASE, "max_epochs": 2}, **setting).fit(X[:size], y[:size])
+        assert _max_weight_difference(alone, member.estimator) < 1e-5
+        assert (
+            member.estimator.history_[:, "train_batch_count"]
+            == alone.history_[:, "train_batch_count"]
+        )
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "rmsprop", "adamw", "nadam", "adagrad"])
 def test_regressors_with_sample_weights_and_momenta_match_their_separate_fits(optimizer):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 5)).astype(np.float32)
