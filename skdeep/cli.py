@@ -153,13 +153,12 @@ def _print_table(result) -> None:
     print(table.to_string())
 
 
-def _compare(args: argparse.Namespace) -> int:
-    from .compare import CLASSIFICATION_MODELS, compare, default_models, infer_task
-    from .report import comparison_summary, prepare_output_dir, write_comparison_report
+def _output_and_data(args: argparse.Namespace, label: str) -> tuple[Path, Dataset]:
+    """The output folder (checked before any loading) and the data of a command."""
+    from .report import prepare_output_dir
 
-    out = Path(
-        args.out or f"skdeep-out/compare-{Path(args.dataset).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    )
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out or f"skdeep-out/{label}-{Path(args.dataset).stem}-{stamp}")
     out = prepare_output_dir(out, force=args.force)
     data = load_dataset(
         args.dataset,
@@ -168,6 +167,23 @@ def _compare(args: argparse.Namespace) -> int:
         max_samples=args.max_samples,
         random_state=args.random_state,
     )
+    return out, data
+
+
+def _progress_mode(args: argparse.Namespace) -> str:
+    return "quiet" if args.quiet or args.json else "auto"
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    return shlex.join(["skdeep", *args.argv])
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from .baselines import CLASSIFICATION_MODELS, default_models
+    from .compare import compare, infer_task
+    from .report import comparison_summary, write_comparison_report
+
+    out, data = _output_and_data(args, "compare")
     task = infer_task(data.y)
     if args.models:
         names = [n.strip() for n in args.models.split(",") if n.strip()]
@@ -193,15 +209,14 @@ def _compare(args: argparse.Namespace) -> int:
         cv=args.cv,
         scoring=scoring,
         random_state=args.random_state,
-        progress="quiet" if args.quiet or args.json else "auto",
+        progress=_progress_mode(args),
     )
-    command = shlex.join(["skdeep", *args.argv])
     files = write_comparison_report(
         result,
         out,
         title=f"skdeep compare: {data.name}",
         description=data.description,
-        command=command,
+        command=_command_line(args),
     )
     if args.json:
         print(
@@ -219,19 +234,10 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _study(args: argparse.Namespace) -> int:
-    from .report import prepare_output_dir, write_study_report
+    from .report import json_records, write_study_report
     from .studies import run_study
 
-    stem = Path(args.dataset).stem
-    out = Path(args.out or f"skdeep-out/study-{args.name}-{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
-    out = prepare_output_dir(out, force=args.force)
-    data = load_dataset(
-        args.dataset,
-        target=args.target,
-        data_home=args.data_home,
-        max_samples=args.max_samples,
-        random_state=args.random_state,
-    )
+    out, data = _output_and_data(args, f"study-{args.name}")
     result = run_study(
         args.name,
         data.X,
@@ -240,19 +246,16 @@ def _study(args: argparse.Namespace) -> int:
         max_epochs=args.epochs,
         device=args.device,
         random_state=args.random_state,
-        progress="quiet" if args.quiet or args.json else "auto",
+        progress=_progress_mode(args),
     )
-    write_study_report(
-        result, out, description=data.description, command=shlex.join(["skdeep", *args.argv])
-    )
+    write_study_report(result, out, description=data.description, command=_command_line(args))
     if args.json:
-        frame = result.frame.astype(object).where(result.frame.notna(), None)
         print(
             json.dumps(
                 {
                     "study": args.name,
                     "out": str(out),
-                    "variants": frame.reset_index().to_dict(orient="records"),
+                    "variants": json_records(result.frame),
                 },
                 indent=2,
             )

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import http.client
-import io
-import math
 import os
-import struct
-import tempfile
-import urllib.request
-import zlib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
+
+from ._fetch import (
+    DEFAULT_HOME,
+    ENV_VAR,
+    PathLike,
+    Source,
+    locate,
+    parse_idx,
+    read_csv_table,
+    read_verified,
+)
 
 __all__ = [
     "get_data_home",
@@ -29,27 +29,6 @@ __all__ = [
 ]
 
 Subset = Literal["train", "test", "all"]
-PathLike = str | os.PathLike[str]
-
-_ENV_VAR = "SKDEEP_DATA"
-_DEFAULT_HOME = "~/skdeep_data"
-_RESOLUTION = (
-    f"The data home is the data_home argument, else the {_ENV_VAR} environment variable, "
-    f"else {_DEFAULT_HOME}."
-)
-_CHUNK = 1 << 20
-_TIMEOUT_S = 60
-
-
-@dataclass(frozen=True)
-class _Source:
-    title: str
-    folder: str
-    urls: Mapping[str, str] = field(default_factory=dict)
-    sha256: Mapping[str, str] = field(default_factory=dict)
-    md5: Mapping[str, str] = field(default_factory=dict)
-    gzip_download: bool = False
-
 
 _IDX_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -64,7 +43,7 @@ _HOUSING_URL = (
 )
 
 
-_MNIST = _Source(
+_MNIST = Source(
     title="MNIST",
     folder="mnist",
     urls={name: _MNIST_URL + name for name in _IDX_NAMES},
@@ -83,7 +62,7 @@ _MNIST = _Source(
         ),
     },
 )
-_FASHION_MNIST = _Source(
+_FASHION_MNIST = Source(
     title="Fashion-MNIST",
     folder="fashion-mnist",
     urls={name: _FASHION_URL + name for name in _IDX_NAMES},
@@ -94,14 +73,14 @@ _FASHION_MNIST = _Source(
         "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
     },
 )
-_HOUSING = _Source(
+_HOUSING = Source(
     title="California housing",
     folder="california-housing",
     urls={"housing.csv.gz": _HOUSING_URL},
     sha256={"housing.csv.gz": "8a3727f4cf54ac1a327f69b1d5b4db54c5834ea81c6e4efc0d163300022a685e"},
     gzip_download=True,
 )
-_ADULT = _Source(
+_ADULT = Source(
     title="Adult",
     folder="adult",
     sha256={
@@ -133,7 +112,7 @@ def get_data_home(data_home: PathLike | None = None) -> Path:
     'my_data'
     """
     if data_home is None:
-        data_home = os.environ.get(_ENV_VAR) or _DEFAULT_HOME
+        data_home = os.environ.get(ENV_VAR) or DEFAULT_HOME
     return Path(data_home).expanduser()
 
 
@@ -289,8 +268,8 @@ def load_california_housing(
     >>> X.shape, round(float(y.mean()), 1)  # doctest: +SKIP
     ((20640, 9), 206855.8)
     """
-    (path,) = _locate(_HOUSING, ["housing.csv.gz"], data_home, download, verify)
-    X, y = _read_csv_table(_HOUSING, path, "median_house_value", verify)
+    (path,) = locate(_HOUSING, ["housing.csv.gz"], get_data_home(data_home), download, verify)
+    X, y = read_csv_table(_HOUSING, path, "median_house_value", verify)
     return X, y.astype("float64")
 
 
@@ -342,8 +321,8 @@ def load_adult(
     """
     names = [_ADULT_FILES[part] for part in _subsets(subset)]
     parts = [
-        _read_csv_table(_ADULT, path, "income", verify)
-        for path in _locate(_ADULT, names, data_home, download, verify)
+        read_csv_table(_ADULT, path, "income", verify)
+        for path in locate(_ADULT, names, get_data_home(data_home), download, verify)
     ]
     X = pd.concat([X for X, _ in parts], ignore_index=True)
     y = pd.concat([y for _, y in parts], ignore_index=True)
@@ -359,15 +338,15 @@ def _subsets(subset: str) -> tuple[str, ...]:
 
 
 def _load_idx_dataset(
-    source: _Source, data_home: PathLike | None, subset: str, download: bool, verify: bool
+    source: Source, data_home: PathLike | None, subset: str, download: bool, verify: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     parts = _subsets(subset)
     names = [name for part in parts for name in _IDX_FILES[part]]
-    paths = _locate(source, names, data_home, download, verify)
+    paths = locate(source, names, get_data_home(data_home), download, verify)
     images, labels = [], []
     for part, image_path, label_path in zip(parts, paths[::2], paths[1::2], strict=True):
-        X = _parse_idx(_read_verified(source, image_path, verify), image_path)
-        y = _parse_idx(_read_verified(source, label_path, verify), label_path)
+        X = parse_idx(read_verified(source, image_path, verify), image_path)
+        y = parse_idx(read_verified(source, label_path, verify), label_path)
         if X.ndim != 3 or y.ndim != 1 or len(X) != len(y):
             raise ValueError(
                 f"{image_path} and {label_path} do not fit together: expected images of shape "
@@ -382,133 +361,3 @@ def _load_idx_dataset(
         images.append(X)
         labels.append(y)
     return np.concatenate(images), np.concatenate(labels).astype(np.int64)
-
-
-def _parse_idx(data: bytes, path: PathLike) -> np.ndarray:
-    if len(data) < 4 or data[:3] != b"\x00\x00\x08":
-        raise ValueError(
-            f"{path} is not an unsigned-byte IDX file: its magic bytes are {data[:4].hex()!r}, "
-            "expected 000008 then the number of dimensions."
-        )
-    ndim = data[3]
-    offset = 4 + 4 * ndim
-    if len(data) < offset:
-        raise ValueError(f"{path} is truncated: its IDX header needs {offset} bytes.")
-    shape = struct.unpack(f">{ndim}I", data[4:offset])
-    size = math.prod(shape)
-    if len(data) - offset != size:
-        raise ValueError(
-            f"{path} is truncated or corrupt: its header gives shape {shape}, that is "
-            f"{size} bytes of data, but the file holds {len(data) - offset}."
-        )
-    return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(shape)
-
-
-def _read_csv_table(
-    source: _Source, path: Path, target: str, verify: bool
-) -> tuple[pd.DataFrame, pd.Series]:
-    frame = pd.read_csv(io.BytesIO(_read_verified(source, path, verify)))
-    if target not in frame.columns:
-        raise ValueError(f"{path} has no {target!r} column; its columns are {list(frame)}.")
-    return frame.drop(columns=target), frame[target]
-
-
-def _read_verified(source: _Source, path: Path, verify: bool) -> bytes:
-    data = _gunzip(path)
-    expected = source.sha256.get(path.name)
-    if verify and expected is not None:
-        _check_digest(
-            str(path),
-            "sha256 of the uncompressed content",
-            expected,
-            hashlib.sha256(data).hexdigest(),
-            "Delete or replace the file (download=True fetches a fresh copy), "
-            "or pass verify=False to load it anyway.",
-        )
-    return data
-
-
-def _gunzip(path: Path) -> bytes:
-    try:
-        with gzip.open(path, "rb") as file:
-            return file.read()
-    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-        raise ValueError(f"{path} is not a complete gzip file: {exc}") from exc
-
-
-def _check_digest(what: str, kind: str, expected: str, actual: str, advice: str) -> None:
-    if actual != expected:
-        raise ValueError(
-            f"Checksum mismatch for {what}: expected {kind} {expected}, got {actual}. {advice}"
-        )
-
-
-def _locate(
-    source: _Source, names: list[str], data_home: PathLike | None, download: bool, verify: bool
-) -> list[Path]:
-    home = get_data_home(data_home)
-    folder = home / source.folder
-    paths, missing = [], []
-    for name in names:
-        path = next((p for p in (folder / name, home / name) if p.is_file()), folder / name)
-        paths.append(path)
-        if not path.is_file():
-            missing.append(path)
-    if missing and download and source.urls:
-        for path in missing:
-            _download(source, path, home, verify)
-    elif missing:
-        raise FileNotFoundError(_missing_message(source, missing, home))
-    return paths
-
-
-def _missing_message(source: _Source, missing: list[Path], home: Path) -> str:
-    expected = "\n".join(f"  {path}" for path in missing)
-    if source.urls:
-        how = "Pass download=True to fetch them, or copy the files there by hand."
-    else:
-        how = f"No download source is known for the {source.title} data: copy the files by hand."
-    return (
-        f"{source.title} data not found. Expected:\n{expected}\n"
-        f"(each file may also sit directly in {home}). {_RESOLUTION} {how}"
-    )
-
-
-def _download(source: _Source, dest: Path, home: Path, verify: bool) -> None:
-    url = source.urls[dest.name]
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        md5 = hashlib.md5(usedforsecurity=False)
-        try:
-            with os.fdopen(fd, "wb") as raw, urllib.request.urlopen(url, timeout=_TIMEOUT_S) as r:
-                out = gzip.GzipFile("", "wb", 9, raw, mtime=0) if source.gzip_download else raw
-                with out:
-                    while chunk := r.read(_CHUNK):
-                        md5.update(chunk)
-                        out.write(chunk)
-        except (OSError, http.client.HTTPException) as exc:
-            raise OSError(
-                f"The download of {url} failed ({exc}). Fetch the file another way and put it "
-                f"at {dest} (or directly in {home}). {_RESOLUTION}"
-            ) from exc
-        advice = f"The download was discarded; {dest} was not written."
-        if verify and dest.name in source.md5:
-            _check_digest(url, "md5", source.md5[dest.name], md5.hexdigest(), advice)
-        if verify and dest.name in source.sha256:
-            try:
-                data = _gunzip(tmp)
-            except ValueError as exc:
-                raise ValueError(f"The download of {url} is not valid gzip. {advice}") from exc
-            actual = hashlib.sha256(data).hexdigest()
-            _check_digest(url, "content sha256", source.sha256[dest.name], actual, advice)
-        try:
-            os.link(tmp, dest)
-        except FileExistsError:
-            pass
-        except OSError:
-            if not dest.exists():
-                os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -78,6 +78,53 @@ def pyplot():
     return plt
 
 
+def markdown_table(frame: pd.DataFrame, floatfmt: str = ".4f") -> str:
+    """Return ``frame`` as a Markdown table, missing values left blank.
+
+    Examples
+    --------
+    >>> print(markdown_table(pd.DataFrame({"score": [0.5, None]}, index=["a", "b"])))
+    |    |   score |
+    |:---|--------:|
+    | a  |  0.5000 |
+    | b  |         |
+    """
+    return _fill_missing(frame, "").to_markdown(floatfmt=floatfmt)
+
+
+def json_records(frame: pd.DataFrame) -> list[dict]:
+    """Return the rows of ``frame``, index first, as dicts with None for missing values.
+
+    Examples
+    --------
+    >>> json_records(pd.DataFrame({"score": [0.5, None]}, index=pd.Index(["a", "b"], name="m")))
+    [{'m': 'a', 'score': 0.5}, {'m': 'b', 'score': None}]
+    """
+    return _fill_missing(frame, None).reset_index().to_dict(orient="records")
+
+
+def _fill_missing(frame: pd.DataFrame, value) -> pd.DataFrame:
+    return frame.astype(object).where(frame.notna(), value)
+
+
+def _save_figure(result, path: Path) -> None:
+    plt = pyplot()
+    figure = result.plot()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def _timing_and_command(what: str, command: str) -> list[str]:
+    """The closing lines of a report: where the times come from, and how to run it again."""
+    return [
+        f"- Times were measured on this machine, {what} at a time:",
+        *[f"  {line}" for line in environment_lines()],
+        "",
+        f"Command: `{command}`",
+        "",
+    ]
+
+
 def write_comparison_report(
     result, out_dir: Path, *, title: str, description: list[str], command: str
 ) -> list[Path]:
@@ -99,8 +146,7 @@ def write_comparison_report(
     list of Path
         The files written.
     """
-    plt = pyplot()
-
+    pyplot()  # without matplotlib, fail before writing anything
     metric = result.scoring[0]
     files = [
         out_dir / name
@@ -116,9 +162,7 @@ def write_comparison_report(
     result.frame.to_csv(results_csv)
     result.fold_scores.to_csv(folds_csv, index=False)
     results_json.write_text(json.dumps(comparison_summary(result), indent=2))
-    figure = result.plot()
-    figure.savefig(figure_png, dpi=120)
-    plt.close(figure)
+    _save_figure(result, figure_png)
 
     frame = result.frame
     best = result.best
@@ -162,11 +206,7 @@ def write_comparison_report(
         f"- {result.n_folds} folds of {result.n_samples} samples and one seed per model: "
         "differences smaller than the std across folds are not evidence.",
         "- Default hyper-parameters for every model; a tuned model may rank differently.",
-        "- Times were measured on this machine, one model at a time:",
-        *[f"  {line}" for line in environment_lines()],
-        "",
-        f"Command: `{command}`",
-        "",
+        *_timing_and_command("one model", command),
     ]
     report.write_text("\n".join(lines))
     return files
@@ -174,14 +214,13 @@ def write_comparison_report(
 
 def comparison_summary(result) -> dict:
     """A JSON-serialisable summary of a ComparisonResult (for ``--json``)."""
-    frame = result.frame.astype(object).where(result.frame.notna(), None)
     return {
         "task": result.task,
         "scoring": result.scoring,
         "n_samples": result.n_samples,
         "n_folds": result.n_folds,
         "best": result.best,
-        "models": frame.reset_index().to_dict(orient="records"),
+        "models": json_records(result.frame),
     }
 
 
@@ -205,7 +244,7 @@ def write_study_report(
     list of Path
         The files written.
     """
-    plt = pyplot()
+    pyplot()  # without matplotlib, fail before writing anything
     study = result.study
     files = [
         out_dir / name
@@ -215,9 +254,7 @@ def write_study_report(
     result.frame.to_csv(results_csv)
     result.runs.to_csv(runs_csv, index=False)
     result.curves.to_csv(curves_csv, index=False)
-    figure = result.plot()
-    figure.savefig(figure_png, dpi=120)
-    plt.close(figure)
+    _save_figure(result, figure_png)
 
     frame = result.frame.dropna(subset=["test_accuracy_mean"])
     lines = [
@@ -261,11 +298,7 @@ def write_study_report(
         "dropout, not the split); one train/test split.",
         f"- {result.max_epochs} epochs for every variant: a slow variant may still be improving.",
         f"- {result.n_train} training samples; larger data may favour larger networks.",
-        "- Times were measured on this machine, one run at a time:",
-        *[f"  {line}" for line in environment_lines()],
-        "",
-        f"Command: `{command}`",
-        "",
+        *_timing_and_command("one run", command),
     ]
     report.write_text("\n".join(lines))
     return files

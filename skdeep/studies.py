@@ -16,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from ._progress import Progress
 from .estimators import CNNClassifier, MLPClassifier
 from .modules import MLP, count_params
+from .report import markdown_table, pyplot
 
 Variants = list[tuple[str, dict]]
 
@@ -197,8 +198,7 @@ class StudyResult:
 
     def to_markdown(self, floatfmt: str = ".4f") -> str:
         """Return the table as Markdown, missing values left blank."""
-        shown = self.frame.astype(object).where(self.frame.notna(), "")
-        return shown.to_markdown(floatfmt=floatfmt)
+        return markdown_table(self.frame, floatfmt)
 
     def plot(self):
         """Plot validation loss per epoch (mean over seeds) and test accuracy per variant.
@@ -207,8 +207,6 @@ class StudyResult:
         -------
         matplotlib.figure.Figure
         """
-        from .report import pyplot
-
         plt = pyplot()
         from matplotlib.ticker import MaxNLocator
 

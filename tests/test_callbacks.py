@@ -689,3 +689,41 @@ def test_plot_history_of_a_regressor_leaves_accuracy_out():
     reg = MLPRegressor(**FAST, max_epochs=2).fit(X / 40, y / 64000)
     assert [ax.get_ylabel() for ax in plot_history(reg.history_).axes] == ["loss"]
     assert [ax.get_ylabel() for ax in plot_history(reg.history_frame()).axes] == ["loss"]
+
+
+# -- fingerprints across processes --------------------------------------------------------------
+
+FINGERPRINT_SCRIPT = """
+from torch import nn
+from skdeep import NeuralNetClassifier
+from skdeep.callbacks._common import stable_repr
+
+def builder_of(width):
+    return lambda n_features, n_classes: nn.Sequential(
+        nn.Linear(n_features, width), nn.ReLU(), nn.Linear(width, n_classes)
+    )
+
+def fingerprint(width):
+    estimator = NeuralNetClassifier(
+        module=builder_of(width), freeze=lambda name, parameter: name.startswith("0.")
+    )
+    return {k: stable_repr(v) for k, v in sorted(estimator.get_params(deep=False).items())}
+"""
+
+
+def test_fingerprint_of_an_estimator_holding_lambdas_is_the_same_in_a_fresh_process():
+    import json
+    import subprocess
+
+    namespace = {"__name__": "__main__"}
+    exec(FINGERPRINT_SCRIPT, namespace)
+    here = namespace["fingerprint"](16)
+    script = FINGERPRINT_SCRIPT + "\nimport json; print(json.dumps(fingerprint(16)))"
+    fresh = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert json.loads(fresh.stdout) == here
+    assert "0x" not in here["module"] + here["freeze"]
+    assert here["module"].startswith("__main__.builder_of.<locals>.<lambda>[")
+    # Another width in the closure is another model: it must not resume this one's checkpoint.
+    assert namespace["fingerprint"](32)["module"] != here["module"]

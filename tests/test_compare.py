@@ -12,14 +12,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
 
-from skdeep import MLPClassifier
-from skdeep.compare import (
-    compare,
-    corrected_paired_ttest,
-    default_models,
-    find_network,
-    make_preprocessor,
-)
+from skdeep import MLPClassifier, baselines
+from skdeep import compare as compare_module
+from skdeep.baselines import default_models, make_preprocessor
+from skdeep.compare import compare, corrected_paired_ttest, find_network
 from skdeep.report import prepare_output_dir, write_comparison_report
 
 
@@ -157,3 +153,8 @@ def test_report_files_and_refusal_to_overwrite(digits, tmp_path):
         prepare_output_dir(out)
     prepare_output_dir(out, force=True)
     assert not any(out.iterdir())
+
+
+def test_baselines_stay_importable_from_compare():
+    for name in baselines.__all__:
+        assert getattr(compare_module, name) is getattr(baselines, name)

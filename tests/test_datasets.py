@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skdeep import datasets
+from skdeep import _fetch, datasets
 from skdeep.datasets import (
     get_data_home,
     load_adult,
@@ -152,7 +152,7 @@ def test_idx_files_directly_in_data_home(tmp_path):
 @pytest.mark.parametrize("shape", [(0,), (7,), (2, 3, 4), (1, 2, 1, 5)])
 def test_parse_idx_round_trip(shape):
     array = np.arange(np.prod(shape), dtype=np.uint8).reshape(shape)
-    parsed = datasets._parse_idx(idx_bytes(array), "x.idx")
+    parsed = _fetch.parse_idx(idx_bytes(array), "x.idx")
     assert parsed.shape == shape and parsed.dtype == np.uint8
     np.testing.assert_array_equal(parsed, array)
 

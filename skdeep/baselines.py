@@ -1,0 +1,178 @@
+"""The classical baselines a network is compared against, each with the preprocessing it needs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
+from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.svm import SVC
+
+from .estimators import CNNClassifier, MLPClassifier, MLPRegressor
+
+__all__ = [
+    "CLASSIFICATION_MODELS",
+    "MODEL_NAMES",
+    "REGRESSION_MODELS",
+    "default_models",
+    "make_preprocessor",
+]
+
+MODEL_NAMES = {
+    "mlp": "MLP",
+    "cnn": "CNN",
+    "logistic": "LogisticRegression",
+    "ridge": "Ridge",
+    "random_forest": "RandomForest",
+    "hist_gradient_boosting": "HistGradientBoosting",
+    "svc": "SVC (RBF)",
+    "knn": "k-NN",
+}
+CLASSIFICATION_MODELS = ("mlp", "logistic", "random_forest", "hist_gradient_boosting", "svc", "knn")
+REGRESSION_MODELS = ("mlp", "ridge", "random_forest", "hist_gradient_boosting")
+
+
+def make_preprocessor(X, scale: bool = True) -> BaseEstimator | str:
+    """Return the preprocessing a model needs in front of it for ``X``.
+
+    Mixed tables (a DataFrame with non-numeric columns or missing values) get a
+    ColumnTransformer: median imputation (and scaling) of numeric columns, most-frequent
+    imputation and one-hot encoding of the others. Numeric arrays get scaling (and imputation
+    where values are missing). ``"passthrough"`` when nothing is needed.
+
+    Parameters
+    ----------
+    X : array-like or DataFrame
+    scale : bool, default=True
+        Standardise numeric columns (for linear models, SVC, k-NN and networks).
+
+    Returns
+    -------
+    estimator or "passthrough"
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"size": [1.0, None, 3.0], "colour": ["red", "blue", None]})
+    >>> make_preprocessor(frame).fit_transform(frame).shape
+    (3, 3)
+    """
+    if isinstance(X, pd.DataFrame):
+        numeric = X.select_dtypes(include=["number", "bool"]).columns.tolist()
+        other = [c for c in X.columns if c not in numeric]
+        if other or X[numeric].isna().to_numpy().any():
+            numeric_steps = [SimpleImputer(strategy="median")] + ([StandardScaler()] * scale)
+            categorical = make_pipeline(
+                SimpleImputer(strategy="most_frequent"),
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+            )
+            return ColumnTransformer(
+                [
+                    ("numeric", make_pipeline(*numeric_steps), numeric),
+                    ("categorical", categorical, other),
+                ],
+                verbose_feature_names_out=False,
+            )
+    steps = []
+    if np.isnan(np.asarray(X, dtype=float)).any():
+        steps.append(SimpleImputer(strategy="median"))
+    if scale:
+        steps.append(StandardScaler())
+    return make_pipeline(*steps) if steps else "passthrough"
+
+
+def default_models(
+    task: str,
+    X,
+    names: Sequence[str] | None = None,
+    *,
+    random_state: int = 0,
+    device: str = "auto",
+    max_epochs: int | None = None,
+) -> dict[str, BaseEstimator]:
+    """Return the models of a comparison, each inside a Pipeline with its preprocessing.
+
+    Parameters
+    ----------
+    task : {"classification", "regression"}
+    X : array-like or DataFrame
+        The data, to choose the preprocessing.
+    names : sequence of str, default=None
+        Keys of ``MODEL_NAMES``; None gives every model of the task (``"cnn"`` only on request).
+    random_state : int, default=0
+    device : str, default="auto"
+        Device of the networks.
+    max_epochs : int, default=None
+        Epochs of the networks; None keeps their default.
+
+    Returns
+    -------
+    dict of display name to Pipeline
+        Steps ``preprocess`` and ``model``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> list(default_models("regression", np.zeros((4, 2))))
+    ['MLP', 'Ridge', 'RandomForest', 'HistGradientBoosting']
+    """
+    if task not in ("classification", "regression"):
+        raise ValueError(f"task must be 'classification' or 'regression', got {task!r}.")
+    names = (
+        list(CLASSIFICATION_MODELS if task == "classification" else REGRESSION_MODELS)
+        if names is None
+        else list(names)
+    )
+    allowed = CLASSIFICATION_MODELS + ("cnn",) if task == "classification" else REGRESSION_MODELS
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise ValueError(f"Unknown {task} models {unknown}; choose among {list(allowed)}.")
+    network_params = {"random_state": random_state, "device": device}
+    if max_epochs is not None:
+        network_params["max_epochs"] = max_epochs
+    scaled, unscaled = make_preprocessor(X, scale=True), make_preprocessor(X, scale=False)
+    rs = {"random_state": random_state}
+    builders = {
+        "mlp": lambda: (MLPClassifier if task == "classification" else MLPRegressor)(
+            **network_params
+        ),
+        # Images keep their pixel scale: standardising each pixel would distort them.
+        "cnn": lambda: CNNClassifier(**network_params),
+        "logistic": lambda: LogisticRegression(max_iter=1000),
+        "ridge": lambda: Ridge(),
+        "random_forest": lambda: (
+            RandomForestClassifier if task == "classification" else RandomForestRegressor
+        )(n_jobs=-1, **rs),
+        "hist_gradient_boosting": lambda: (
+            HistGradientBoostingClassifier
+            if task == "classification"
+            else HistGradientBoostingRegressor
+        )(**rs),
+        "svc": lambda: SVC(),
+        "knn": lambda: KNeighborsClassifier(),
+    }
+    models = {}
+    for name in names:
+        preprocessing = (
+            unscaled if name in ("random_forest", "hist_gradient_boosting", "cnn") else scaled
+        )
+        if preprocessing != "passthrough":
+            preprocessing = clone(preprocessing)
+        model = Pipeline([("preprocess", preprocessing), ("model", builders[name]())])
+        if name == "mlp" and task == "regression":
+            # Networks learn badly on targets in the hundreds of thousands: standardise them.
+            model = TransformedTargetRegressor(regressor=model, transformer=StandardScaler())
+        models[MODEL_NAMES[name]] = model
+    return models
