@@ -30,11 +30,37 @@ from torch.func import functional_call, grad, stack_module_state, vmap
 from ._base import BaseNetwork, resolve_device, seeded
 from ._net import CPU_PREDICT_BATCH_SIZE
 from .callbacks import CyclicLR, ExponentialDecay
+from .callbacks._common import stable_repr
 from .modules import penalized_parameters
 
 # Stacking works per sample only: batch norm mixes samples and updates buffers in place.
 _UNSTACKABLE_LAYERS = (nn.modules.batchnorm._BatchNorm,)
 _STACKABLE_SCHEDULES = (None, "exponential", "cyclic")
+# Parameters whose values each member of a stack holds for itself. ``dropout`` is one because
+# the dropout layers of a stack read their rate per member (0 and above 0 still differ: the
+# layer is absent at 0).
+STACKABLE_PARAMS = frozenset(
+    {
+        "learning_rate",
+        "momentum",
+        "l1",
+        "l2",
+        "dropout",
+        "kernel_initializer",
+        "random_state",
+        "max_epochs",
+        "early_stopping",
+        "n_iter_no_change",
+        "tol",
+        "validation_fraction",
+        "class_weight",
+        "lr_schedule",
+        "batch_size_scaling",
+        "verbose",
+        "warm_start",
+        "compile",
+    }
+)
 
 
 @dataclass
@@ -134,19 +160,25 @@ def why_not_stackable(estimator: BaseNetwork) -> str | None:
 def stack_key(estimator: BaseNetwork) -> tuple:
     """What members of one stack must share: the module's layers and shapes, the training loop.
 
-    Dropout rates may differ (each member gets its own); anything else in the module's
-    description (widths, activations, layer order) may not.
+    Members may differ only in the parameters of ``STACKABLE_PARAMS`` (values each member holds
+    for itself) and in their modules' dropout rates; every other parameter, a custom module's
+    ``module__*`` included, and every other part of the module's description (widths,
+    activations, layer order) must be the same.
     """
     module = estimator.net_.module_
     layers = re.sub(r"Dropout\(p=[^,)]*", "Dropout(p=*", repr(module))
+    others = sorted(
+        (name, stable_repr(value))
+        for name, value in estimator.get_params(deep=False).items()
+        if name not in STACKABLE_PARAMS
+    )
     return (
         type(estimator),
         layers,
         tuple((name, tuple(p.shape)) for name, p in module.named_parameters()),
         repr(estimator.net_.criterion_),
-        estimator.optimizer,
-        estimator.batch_size,
         str(estimator.net_.device),
+        tuple(others),
     )
 
 

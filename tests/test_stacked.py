@@ -223,3 +223,47 @@ def test_bad_searches_are_refused_before_training(digits):
         StackedSearchCV(StandardScaler(), {"with_mean": [True]}).fit(X, y)
     with pytest.raises(ValueError, match="exactly one of param_grid"):
         StackedSearchCV(MLPClassifier(), {"learning_rate": [0.1]}, param_distributions={}).fit(X, y)
+
+
+class ScaledNet(torch.nn.Module):
+    """A module whose forward depends on a setting its repr does not show."""
+
+    def __init__(self, n_features_in, n_outputs, scale=1.0):
+        super().__init__()
+        self.layer = torch.nn.Linear(n_features_in, n_outputs)
+        self.scale = scale
+
+    def forward(self, x):
+        return self.layer(x) * self.scale
+
+
+def test_custom_module_settings_never_share_a_stack(digits):
+    from skdeep import NeuralNetClassifier
+
+    X, y = digits
+    estimator = NeuralNetClassifier(module=ScaledNet, max_epochs=1, device="cpu", random_state=0)
+    grid = {"module__scale": [1.0, 10.0], "learning_rate": [1e-3, 1e-2]}
+    search = StackedSearchCV(estimator, grid, cv=2).fit(X, y)
+    plain = GridSearchCV(estimator, grid, cv=2).fit(X, y)
+    # Candidates in ParameterGrid's order: (1e-3, 1.0), (1e-3, 10.0), (1e-2, 1.0), (1e-2, 10.0).
+    assert search.cv_results_["stack_group"].tolist() == [0, 1, 0, 1]
+    np.testing.assert_allclose(
+        search.cv_results_["mean_test_score"], plain.cv_results_["mean_test_score"], atol=0.01
+    )
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_stack_on_the_gpu_matches_separate_fits_on_the_gpu(digits):
+    X, y = digits
+    common = {**BASE, "device": "cuda", "max_epochs": 2}
+    settings = [{"learning_rate": 1e-3}, {"learning_rate": 3e-3, "l2": 1e-3}]
+    members = []
+    for setting in settings:
+        estimator = MLPClassifier(**common, **setting, random_state=len(members))
+        members.append(prepare_member(estimator, X, y, None, np.arange(len(X)), 0, len(X)))
+    features = torch.from_numpy(X).cuda()
+    StackedTrainer(members, features, len(X)).train()
+    for k, (setting, member) in enumerate(zip(settings, members, strict=True)):
+        alone = MLPClassifier(**common, **setting, random_state=k).fit(X, y)
+        assert _max_weight_difference(alone, member.estimator) < 1e-4
+        assert member.estimator.net_.module_[0].weight.device.type == "cuda"
