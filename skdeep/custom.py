@@ -202,8 +202,8 @@ class _CustomModuleMixin:
             self._check_sample_shape(X)
         return X, y
 
-    def _validate_X(self, X, reset: bool) -> np.ndarray:
-        X = super()._validate_X(X, reset)
+    def _validate_X(self, X, reset: bool, ensure_all_finite: bool = True) -> np.ndarray:
+        X = super()._validate_X(X, reset, ensure_all_finite)
         self._check_sample_shape(X)
         return X
 
