@@ -82,9 +82,10 @@ class StackedSearchCV(BaseSearchCV):
     scoring, refit, cv, verbose, error_score, return_train_score
         As for GridSearchCV.
     max_stack : int or None, default=None
-        The most members (candidate-fold pairs) trained in one stack; None: as many as the
-        device memory allows (estimated from the weights, optimizer state and one batch's
-        activations of each member), at most 256.
+        The most members (candidate-fold pairs) trained in one stack; None: on a GPU as many
+        as half its free memory holds (estimated from the weights, optimizer state and one
+        batch's activations of each member), on a CPU as many as 64 MiB holds (a stack that
+        stays in the caches is faster), at most 256.
     random_state : int, RandomState instance or None, default=None
         Draws the candidates from ``param_distributions``.
     n_jobs : None
@@ -393,7 +394,9 @@ def _members_that_fit(member: Member, device: torch.device) -> int:
         free, _ = torch.cuda.mem_get_info(device)
         budget = free // 2
     else:
-        budget = 2 * 2**30
+        # On a CPU a stack gains from staying in the caches: measured on 10,000 MNIST images,
+        # stacks of 4 to 32 MLPs ran 1.7x faster than one stack of 192 (docs/performance.md).
+        budget = 64 * 2**20
     return int(max(1, min(256, budget // max(per_member, 1))))
 
 
