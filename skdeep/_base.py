@@ -157,6 +157,7 @@ class BaseNetwork(BaseEstimator):
         "callbacks": [list, None],
         "random_state": ["random_state"],
         "device": [str],
+        "compile": [StrOptions({"auto", "cuda_graph", "none"})],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
     }
@@ -318,6 +319,7 @@ class BaseNetwork(BaseEstimator):
             l1=self.l1,
             l2=self.l2,
             classification=isinstance(self, ClassifierMixin),
+            graph_step=self.compile,
             **{f"optimizer__{key}": value for key, value in optimizer_kwargs.items()},
         )
         return net.initialize()

@@ -66,6 +66,18 @@ TRAINING_PARAMETERS_DOC = """\
         repeatable on the CPU.
     device : {"auto", "cpu", "cuda"} or a torch device string, default="auto"
         Where the model and the data live during the fit; ``"auto"`` is CUDA when available.
+    compile : {"auto", "cuda_graph", "none"}, default="auto"
+        On a CUDA device, capture the forward pass, backward pass and optimizer step once in
+        a CUDA graph and replay it for each full batch (the last, partial batch of an epoch
+        runs eagerly), which removes most of the per-batch kernel-launch cost of a small
+        network. ``"auto"`` does so when the fit allows it (optimizer ``"adam"`` or
+        ``"adamw"``, no callback implementing ``on_grad_computed``; see
+        ``docs/performance.md``) and otherwise trains eagerly, printing why when
+        ``verbose``; ``"cuda_graph"`` does the same but warns when it cannot capture;
+        ``"none"`` never captures. On a CPU every value trains eagerly (with a warning for
+        ``"cuda_graph"``, not an error, so that one script runs on machines with and without
+        a GPU): graphs only remove GPU launch costs. ``net_.train_step_mode_`` and
+        ``net_.eager_reason_`` tell what the last fit did. Not ``torch.compile``.
     warm_start : bool, default=False
         When True, ``fit`` continues from the previous fit's weights for ``max_epochs`` more
         epochs instead of starting again.

@@ -1,7 +1,8 @@
 """The skorch net that trains skdeep's modules: skorch runs the loop, this adds what it lacks.
 
-It adds three things to :class:`skorch.NeuralNet`: sample weights and L1/L2 weight penalties in
-the loss, a validation accuracy for classifiers, and ``partial_fit`` for a given number of epochs.
+It adds to :class:`skorch.NeuralNet`: sample weights and L1/L2 weight penalties in the loss, a
+validation accuracy for classifiers, ``partial_fit`` for a given number of epochs, and on a GPU
+the training step captured in a CUDA graph (:mod:`skdeep._graph_step`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import torch
 from skorch import NeuralNet
 
 from ._fast_loop import FastLoopMixin, mean_loss
+from ._graph_step import start_static_step
 from .callbacks import EpochMetrics, TerminateOnNaN, ValidAccuracy
 from .modules import penalized_parameters, weight_penalty
 
@@ -33,15 +35,27 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
         training loss.
     classification : bool, default=False
         Record ``valid_acc`` in the history.
+    graph_step : {"auto", "cuda_graph", "none"}, default="auto"
+        Whether the training step is captured in a CUDA graph and replayed per batch
+        (:mod:`skdeep._graph_step`; the estimators' ``compile``); ``train_step_mode_`` and
+        ``eager_reason_`` say what each training did. Not skorch's ``compile``, which is
+        ``torch.compile``.
     """
 
     def __init__(
-        self, *args, l1: float = 0.0, l2: float = 0.0, classification: bool = False, **kwargs
+        self,
+        *args,
+        l1: float = 0.0,
+        l2: float = 0.0,
+        classification: bool = False,
+        graph_step: str = "auto",
+        **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.l1 = l1
         self.l2 = l2
         self.classification = classification
+        self.graph_step = graph_step
 
     @property
     def _default_callbacks(self):
@@ -79,13 +93,28 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
         """Train for ``epochs`` epochs (``max_epochs`` when None) without re-initialising."""
         if not self.initialized_:
             self.initialize()
-        self.notify("on_train_begin", X=X, y=y)
+        # Before the callbacks' on_train_begin: the rate becomes a tensor they then set.
+        self.static_step_ = start_static_step(self)
         try:
-            self.fit_loop(X, y, epochs=epochs, **fit_params)
-        except KeyboardInterrupt:
-            pass
+            self.notify("on_train_begin", X=X, y=y)
+            try:
+                self.fit_loop(X, y, epochs=epochs, **fit_params)
+            except KeyboardInterrupt:
+                pass
+        finally:
+            if self.static_step_ is not None:
+                self.static_step_.close()
+            self.static_step_ = None
         self.notify("on_train_end", X=X, y=y)
         return self
+
+    def train_step(self, batch, **fit_params):
+        static = self.__dict__.get("static_step_")
+        if static is not None and not fit_params:
+            step = static.run(batch)
+            if step is not None:
+                return step
+        return super().train_step(batch, **fit_params)
 
     def predict_outputs(self, X: torch.Tensor, batch_size: int) -> torch.Tensor:
         """Return the module's raw outputs for ``X``, computed in large batches in eval mode.

@@ -366,6 +366,7 @@ class NeuralNetClassifier(_CustomModuleMixin, NetworkClassifier):
         class_weight=None,
         random_state=None,
         device="auto",
+        compile="auto",
         warm_start=False,
         verbose=0,
         **module_params,
@@ -390,6 +391,7 @@ class NeuralNetClassifier(_CustomModuleMixin, NetworkClassifier):
         self.class_weight = class_weight
         self.random_state = random_state
         self.device = device
+        self.compile = compile
         self.warm_start = warm_start
         self.verbose = verbose
         # Kept apart: scikit-learn reads parameters from __init__'s signature only.
@@ -456,6 +458,7 @@ class NeuralNetRegressor(_CustomModuleMixin, NetworkRegressor):
         loss="mse",
         random_state=None,
         device="auto",
+        compile="auto",
         warm_start=False,
         verbose=0,
         **module_params,
@@ -480,6 +483,7 @@ class NeuralNetRegressor(_CustomModuleMixin, NetworkRegressor):
         self.loss = loss
         self.random_state = random_state
         self.device = device
+        self.compile = compile
         self.warm_start = warm_start
         self.verbose = verbose
         # Kept apart: scikit-learn reads parameters from __init__'s signature only.

@@ -80,6 +80,7 @@ class MLPClassifier(NetworkClassifier):
         class_weight=None,
         random_state=None,
         device="auto",
+        compile="auto",
         warm_start=False,
         verbose=0,
     ):
@@ -105,6 +106,7 @@ class MLPClassifier(NetworkClassifier):
         self.class_weight = class_weight
         self.random_state = random_state
         self.device = device
+        self.compile = compile
         self.warm_start = warm_start
         self.verbose = verbose
 
@@ -182,6 +184,7 @@ class MLPRegressor(NetworkRegressor):
         loss="mse",
         random_state=None,
         device="auto",
+        compile="auto",
         warm_start=False,
         verbose=0,
     ):
@@ -207,6 +210,7 @@ class MLPRegressor(NetworkRegressor):
         self.loss = loss
         self.random_state = random_state
         self.device = device
+        self.compile = compile
         self.warm_start = warm_start
         self.verbose = verbose
 
@@ -333,6 +337,7 @@ class CNNClassifier(NetworkClassifier):
         class_weight=None,
         random_state=None,
         device="auto",
+        compile="auto",
         warm_start=False,
         verbose=0,
     ):
@@ -363,6 +368,7 @@ class CNNClassifier(NetworkClassifier):
         self.class_weight = class_weight
         self.random_state = random_state
         self.device = device
+        self.compile = compile
         self.warm_start = warm_start
         self.verbose = verbose
 
