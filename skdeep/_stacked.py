@@ -70,7 +70,7 @@ class Member:
     Parameters
     ----------
     estimator : BaseNetwork
-        Prepared by ``_train(..., epochs=0)``: ``net_`` built with its seed, not trained.
+        Prepared by :func:`prepare_member`: ``net_`` built with its seed, not trained.
     train_rows, valid_rows : torch.Tensor
         Row numbers, into the member's data slot, of its training and validation samples.
     slot : int
@@ -249,33 +249,25 @@ class _MemberOptimizers:
     def __init__(self, members: list[Member], weights: torch.Tensor, rates: list[float]) -> None:
         self.rows = [nn.Parameter(row) for row in weights]
         groups: dict[str, dict] = {}
-        self.group_of_scheduled: dict[int, dict] = {}
+        scheduled_keys: dict[int, str] = {}
         for k, member in enumerate(members):
             settings = dict(member.estimator.net_.optimizer_.param_groups[0])
-            settings.pop("params")
-            settings.pop("initial_lr", None)
+            del settings["params"]
             settings["lr"] = rates[k]
-            scheduled = _schedule_of(member.estimator) is not None
-            key = f"member {k}" if scheduled else repr(sorted(settings.items()))
-            group = groups.setdefault(key, {**settings, "params": []})
-            group["params"].append(self.rows[k])
-            if scheduled:
-                self.group_of_scheduled[k] = group
-        optimizer_class = type(members[0].estimator.net_.optimizer_)
-        self.optimizer = optimizer_class(list(groups.values()))
-        self.groups = self.optimizer.param_groups
-        # torch copies each group's dict: find the copies again.
-        by_first_param = {id(g["params"][0]): g for g in self.groups}
-        self.group_of_scheduled = {
-            k: by_first_param[id(self.rows[k])] for k in self.group_of_scheduled
-        }
+            key = repr(sorted(settings.items()))
+            if _schedule_of(member.estimator) is not None:
+                key = scheduled_keys[k] = f"member {k}"
+            groups.setdefault(key, {**settings, "params": []})["params"].append(self.rows[k])
+        self.optimizer = type(members[0].estimator.net_.optimizer_)(list(groups.values()))
+        position = {key: i for i, key in enumerate(groups)}
+        self.scheduled_groups = {k: position[key] for k, key in scheduled_keys.items()}
 
     def step(self, grad: torch.Tensor, stepping: list[bool], rates: list[float]) -> None:
         """One step of the members that are ``stepping``, at their ``rates`` if scheduled."""
         for row, g, steps in zip(self.rows, grad, stepping, strict=True):
             row.grad = g if steps else None
-        for k, group in self.group_of_scheduled.items():
-            group["lr"] = rates[k]
+        for k, group in self.scheduled_groups.items():
+            self.optimizer.param_groups[group]["lr"] = rates[k]
         self.optimizer.step()
 
 
