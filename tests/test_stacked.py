@@ -15,7 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skdeep import MLPClassifier, MLPRegressor
 from skdeep._stacked import StackedTrainer, prepare_member, stack_key
-from skdeep.search import StackedSearchCV
+from skdeep.search import StackedSearchCV, results_frame
 
 BASE = {"hidden_layer_sizes": (16,), "device": "cpu", "max_epochs": 1}
 
@@ -267,3 +267,38 @@ def test_a_stack_on_the_gpu_matches_separate_fits_on_the_gpu(digits):
         alone = MLPClassifier(**common, **setting, random_state=k).fit(X, y)
         assert _max_weight_difference(alone, member.estimator) < 1e-4
         assert member.estimator.net_.module_[0].weight.device.type == "cuda"
+
+
+def test_multimetric_scoring_train_scores_and_sample_weights_as_in_gridsearchcv(digits):
+    X, y = digits
+    weights = np.where(y == 3, 3.0, 1.0)
+    grid = {"learning_rate": [1e-3, 1e-2]}
+    options = {
+        "cv": 2,
+        "scoring": {"acc": "accuracy", "ll": "neg_log_loss"},
+        "refit": "ll",
+        "return_train_score": True,
+    }
+    estimator = MLPClassifier(**BASE, random_state=0)
+    stacked = StackedSearchCV(estimator, grid, **options).fit(X, y, sample_weight=weights)
+    plain = GridSearchCV(estimator, grid, **options).fit(X, y, sample_weight=weights)
+    for key in ("mean_test_acc", "mean_test_ll", "mean_train_acc", "mean_train_ll"):
+        np.testing.assert_allclose(stacked.cv_results_[key], plain.cv_results_[key], atol=2e-3)
+    assert stacked.best_params_ == plain.best_params_
+    assert stacked.multimetric_ and set(stacked.scorer_) == {"acc", "ll"}
+    assert results_frame(stacked)["mean_test_ll"].tolist() == list(
+        stacked.cv_results_["mean_test_ll"]
+    )
+
+
+def test_error_score_raise_stops_the_search_at_the_first_diverged_member():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    search = StackedSearchCV(
+        MLPRegressor(**BASE, optimizer="sgd", random_state=0),
+        {"learning_rate": [1e-3, 1e10]},
+        cv=2,
+        error_score="raise",
+    )
+    with pytest.raises(FloatingPointError, match="Training diverged"):
+        search.fit(X, X.sum(axis=1))

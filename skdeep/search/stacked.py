@@ -177,7 +177,8 @@ class StackedSearchCV(BaseSearchCV):
         groups : array-like of shape (n_samples,), default=None
             Group labels for a group splitter in ``cv``.
         sample_weight : array-like of shape (n_samples,), default=None
-            Per-sample weights of the network's loss (split with the folds).
+            Per-sample weights of the network's loss (split with the folds), also given to
+            the scorers that take them, as GridSearchCV does.
 
         Returns
         -------
@@ -202,7 +203,9 @@ class StackedSearchCV(BaseSearchCV):
             for train, test in splits
         ]
         self._train_all(fits, X, y, sample_weight)
-        out = [self._score(fit, X, y, scorers) for fit in fits]
+        # As GridSearchCV: sample weights reach the scorers that take them.
+        score_weights = sample_weight if self._check_scorers_accept_sample_weight() else None
+        out = [self._score(fit, X, y, scorers, score_weights) for fit in fits]
         _warn_or_raise_about_fit_failures(out, self.error_score)
         self.multimetric_ = isinstance(out[0]["test_scores"], dict)
         stack_group = [fits[i * len(splits)].stack_group for i in range(len(candidates))]
@@ -337,7 +340,7 @@ class StackedSearchCV(BaseSearchCV):
 
     # -- scoring ----------------------------------------------------------------------------
 
-    def _score(self, fit: _Fit, X, y, scorers) -> dict:
+    def _score(self, fit: _Fit, X, y, scorers, sample_weight) -> dict:
         out = {"fit_error": fit.error, "n_test_samples": len(fit.test), "fit_time": fit.fit_time}
         began = time.perf_counter()
         parts = [("test_scores", fit.test)]
@@ -348,7 +351,12 @@ class StackedSearchCV(BaseSearchCV):
             if fit.error is not None:
                 continue
             try:
-                out[key] = scorers(fit.estimator, _safe_indexing(X, rows), _safe_indexing(y, rows))
+                weights = {}
+                if sample_weight is not None:
+                    weights["sample_weight"] = _safe_indexing(sample_weight, rows)
+                out[key] = scorers(
+                    fit.estimator, _safe_indexing(X, rows), _safe_indexing(y, rows), **weights
+                )
             except Exception as error:
                 if self.error_score == "raise":
                     raise
