@@ -381,9 +381,26 @@ class CNNClassifier(NetworkClassifier):
         return X, y
 
     def _validate_X(self, X, reset: bool, ensure_all_finite: bool = True) -> np.ndarray:
+        if not reset and isinstance(X, np.ndarray) and X.ndim >= 2:
+            layout = self._fit_layout()
+            # Images given flat to a CNN fitted on 2-D images, or the other way round: put them
+            # in the fitted layout before scikit-learn counts features as the second axis. Flat
+            # rows for a CNN fitted on flat rows get scikit-learn's own feature-count check.
+            if X.ndim > 2 or len(layout) > 1:
+                self._check_image_shape(X)
+                X = X.reshape(len(X), *layout)
         X = super()._validate_X(X, reset, ensure_all_finite)
         self._check_image_shape(X)
         return X
+
+    def _fit_layout(self) -> tuple[int, ...]:
+        """The shape of one sample of X as ``fit`` got it: flat, (h, w) or (c, h, w)."""
+        channels, height, width = self.input_shape_
+        if self.n_features_in_ == channels * height * width:
+            return (self.n_features_in_,)
+        if self.n_features_in_ == channels:
+            return self.input_shape_
+        return (height, width)
 
     def _check_image_shape(self, X: np.ndarray) -> None:
         fitted = self.input_shape_

@@ -270,6 +270,16 @@ def test_cnn_infers_the_image_shape(shape, expected):
     assert cnn.predict(X).shape == (12,)
 
 
+@pytest.mark.parametrize("fit_shape", [(64,), (8, 8), (1, 8, 8)])
+def test_cnn_predicts_images_flat_or_not_whatever_the_layout_it_was_fitted_on(fit_shape):
+    X = np.random.RandomState(0).rand(12, 64)
+    y = np.arange(12) % 2
+    cnn = CNNClassifier(max_epochs=1, device="cpu").fit(X.reshape(12, *fit_shape), y)
+    expected = cnn.predict_proba(X.reshape(12, *fit_shape))
+    for shape in [(64,), (8, 8), (1, 8, 8)]:
+        np.testing.assert_array_equal(cnn.predict_proba(X.reshape(12, *shape)), expected)
+
+
 def test_cnn_shape_errors():
     X = np.random.RandomState(0).rand(12, 64)
     y = np.arange(12) % 2
@@ -278,6 +288,8 @@ def test_cnn_shape_errors():
     cnn = CNNClassifier(max_epochs=1, device="cpu").fit(X.reshape(12, 8, 8), y)
     with pytest.raises(ValueError, match=r"fitted on images of shape \(1, 8, 8\)"):
         cnn.predict(np.random.rand(3, 8, 4))
+    with pytest.raises(ValueError, match=r"X has samples of shape \(81,\), but .* \(1, 8, 8\)"):
+        cnn.predict(np.random.rand(3, 81))
     with pytest.raises(ValueError, match="too small for a 5x5 convolution"):
         CNNClassifier(padding="valid", device="cpu").fit(np.random.rand(12, 3, 3), y)
     with pytest.raises(ValueError, match="filters and kernel_sizes must have the same length"):
