@@ -30,7 +30,8 @@ def _stack(estimators, X, y, sample_weight=None):
     """Prepare each estimator on all rows, train them as one stack, return the members."""
     rows = np.arange(len(X))
     members = [prepare_member(e, X, y, sample_weight, rows, 0, len(X)) for e in estimators]
-    StackedTrainer(members, torch.from_numpy(X), len(X)).train()
+    features = members[0].estimator._to_module_input(X.astype(np.float32))
+    StackedTrainer(members, features, len(X)).train()
     return members
 
 
@@ -302,3 +303,52 @@ def test_error_score_raise_stops_the_search_at_the_first_diverged_member():
     )
     with pytest.raises(FloatingPointError, match="Training diverged"):
         search.fit(X, X.sum(axis=1))
+
+
+def test_convolutional_networks_stack_and_match_their_separate_fits(digits):
+    from skdeep import CNNClassifier
+
+    X, y = digits
+    images = X.reshape(-1, 8, 8)
+    common = {
+        "max_epochs": 1,
+        "device": "cpu",
+        "filters": (4,),
+        "kernel_sizes": (3,),
+        "dense_units": (16,),
+        "dropout": 0.2,  # below, the same seed with dropout 0.2 and 0.5 stack together
+    }
+    settings = [{"learning_rate": 1e-3}, {"learning_rate": 1e-2}]
+    search = StackedSearchCV(
+        CNNClassifier(**common, random_state=0),
+        {"learning_rate": [1e-3, 1e-2], "dropout": [0.2, 0.5]},
+        cv=2,
+    ).fit(images, y)
+    assert search.cv_results_["stack_group"].tolist() == [0, 0, 0, 0]
+    no_dropout = {**common, "dropout": 0.0}
+    members = _stack(
+        [CNNClassifier(**no_dropout, **s, random_state=i) for i, s in enumerate(settings)],
+        images,
+        y,
+    )
+    for i, (setting, member) in enumerate(zip(settings, members, strict=True)):
+        alone = CNNClassifier(**no_dropout, **setting, random_state=i).fit(images, y)
+        assert _max_weight_difference(alone, member.estimator) < 1e-5
+
+
+def test_automatic_stacks_hold_fewer_members_of_larger_networks(digits):
+    from skdeep.search.stacked import _members_that_fit
+
+    X, y = digits
+    rows = np.arange(len(X))
+    counts = [
+        _members_that_fit(
+            prepare_member(
+                MLPClassifier(**{**BASE, "hidden_layer_sizes": width}), X, y, None, rows, 0, 600
+            ),
+            torch.device("cpu"),
+        )
+        for width in [(16,), (4096,)]
+    ]
+    assert counts[0] == 256  # the cap
+    assert 1 <= counts[1] < 64
