@@ -19,6 +19,7 @@ from sklearn.utils._param_validation import Interval
 
 from .._base import BaseNetwork
 from .._stacked import Member, StackedTrainer, prepare_member, stack_key, why_not_stackable
+from ..callbacks._common import stable_repr
 
 
 def _network_of(estimator) -> tuple[BaseNetwork, Pipeline | None]:
@@ -236,7 +237,7 @@ class StackedSearchCV(BaseSearchCV):
     def _fit_params(estimator, sample_weight) -> dict:
         if sample_weight is None:
             return {}
-        network, pipeline = _network_of(estimator)
+        _, pipeline = _network_of(estimator)
         if pipeline is None:
             return {"sample_weight": sample_weight}
         return {f"{pipeline.steps[-1][0]}__sample_weight": sample_weight}
@@ -285,7 +286,7 @@ class StackedSearchCV(BaseSearchCV):
         Fitted once per fold and preprocessing; returns ``(slot, steps, features)``.
         """
         steps = pipeline.steps[:-1]
-        key = (fit.train.tobytes(), repr(steps))
+        key = (fit.train.tobytes(), stable_repr(steps))
         if key not in slots:
             preprocessing = Pipeline(steps)
             preprocessing.fit(_safe_indexing(X, fit.train), _safe_indexing(y, fit.train))
