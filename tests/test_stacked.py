@@ -15,6 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skdeep import MLPClassifier, MLPRegressor
 from skdeep._stacked import StackedTrainer, prepare_member, stack_key
+from skdeep.callbacks import TrainingDivergedError
 from skdeep.search import StackedSearchCV, results_frame
 
 BASE = {"hidden_layer_sizes": (16,), "device": "cpu", "max_epochs": 1}
@@ -301,7 +302,7 @@ def test_error_score_raise_stops_the_search_at_the_first_diverged_member():
         cv=2,
         error_score="raise",
     )
-    with pytest.raises(FloatingPointError, match="Training diverged"):
+    with pytest.raises(TrainingDivergedError, match="Training diverged"):
         search.fit(X, X.sum(axis=1))
 
 

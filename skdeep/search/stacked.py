@@ -19,6 +19,7 @@ from sklearn.utils._param_validation import Interval
 
 from .._base import BaseNetwork
 from .._stacked import Member, StackedTrainer, prepare_member, stack_key, why_not_stackable
+from ..callbacks import TrainingDivergedError
 from ..callbacks._common import stable_repr
 
 
@@ -336,7 +337,7 @@ class StackedSearchCV(BaseSearchCV):
                 fit.stack_group = number
                 if member.error is not None:
                     if self.error_score == "raise":
-                        raise FloatingPointError(member.error)
+                        raise TrainingDivergedError(member.error)
                     fit.error = f"TrainingDivergedError: {member.error}"
 
     # -- scoring ----------------------------------------------------------------------------
