@@ -353,3 +353,21 @@ def test_automatic_stacks_hold_fewer_members_of_larger_networks(digits):
     ]
     assert counts[0] == 256  # the cap
     assert 1 <= counts[1] < 64
+
+
+def test_fit_with_progress_counts_candidates_as_their_stacks_are_scored(digits):
+    import io
+
+    from skdeep.search import fit_with_progress
+
+    X, y = digits
+    grid = [{"learning_rate": [1e-3, 1e-2]}, {"batch_norm": [True]}]
+    search = StackedSearchCV(MLPClassifier(**BASE, random_state=0), grid, cv=2)
+    out = io.StringIO()
+    fit_with_progress(search, X, y, mode="lines", stream=out)
+    lines = [line.split(" (")[0] for line in out.getvalue().splitlines()]
+    best = max(search.cv_results_["mean_test_score"])
+    # The batch-norm candidate is fitted alone, as it is met; the stack of the two others after.
+    assert lines[0].startswith("search: 1/3 candidates")
+    assert lines[-1] == f"search: 3/3 candidates, best {best:.4g}"
+    assert not hasattr(search, "_progress")

@@ -224,8 +224,8 @@ def fit_with_progress(
 
     Parameters
     ----------
-    search : GridSearchCV, RandomizedSearchCV, HalvingGridSearchCV, HalvingRandomSearchCV or
-        OptunaSearchCV
+    search : GridSearchCV, RandomizedSearchCV, HalvingGridSearchCV, HalvingRandomSearchCV,
+        StackedSearchCV or OptunaSearchCV
     X, y : array-like
     mode : {"auto", "bar", "lines", "quiet"}, default="auto"
         A tqdm bar when ``stream`` is a terminal, plain lines otherwise.
@@ -267,6 +267,16 @@ def fit_with_progress(
         finally:
             search.callbacks = callbacks
             progress.close()
+    from .stacked import StackedSearchCV
+
+    if isinstance(search, StackedSearchCV):
+        # It trains stacks, not candidates one by one: it reports each stack as it is scored.
+        with SearchProgress(None, "search", mode, stream) as progress:
+            search._progress = progress
+            try:
+                return search.fit(X, y, **fit_params)
+            finally:
+                del search._progress
     if not hasattr(search, "_run_search"):
         raise TypeError(
             "fit_with_progress takes a scikit-learn search (GridSearchCV, RandomizedSearchCV, "

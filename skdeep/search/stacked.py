@@ -36,7 +36,7 @@ def _network_of(estimator) -> tuple[BaseNetwork, Pipeline | None]:
 
 
 class _Fit:
-    """One (candidate, fold) pair: its estimator and, once trained, its times and error."""
+    """One (candidate, fold) pair: its estimator and, once trained, its times, error, scores."""
 
     def __init__(self, estimator, train: np.ndarray, test: np.ndarray) -> None:
         self.estimator = estimator
@@ -45,6 +45,7 @@ class _Fit:
         self.fit_time = 0.0
         self.error: str | None = None
         self.stack_group = -1
+        self.out: dict | None = None  # as scikit-learn's _fit_and_score returns, once scored
 
 
 class StackedSearchCV(BaseSearchCV):
@@ -204,10 +205,17 @@ class StackedSearchCV(BaseSearchCV):
             for params in candidates
             for train, test in splits
         ]
-        self._train_all(fits, X, y, sample_weight)
         # As GridSearchCV: sample weights reach the scorers that take them.
         score_weights = sample_weight if self._check_scorers_accept_sample_weight() else None
-        out = [self._score(fit, X, y, scorers, score_weights) for fit in fits]
+
+        def finish(done: list[_Fit]) -> None:
+            for fit in done:
+                fit.out = self._score(fit, X, y, scorers, score_weights)
+                fit.estimator = None  # scored: its network's memory can go
+            self._report_progress(fits, len(splits))
+
+        self._train_all(fits, X, y, sample_weight, finish)
+        out = [fit.out for fit in fits]
         _warn_or_raise_about_fit_failures(out, self.error_score)
         self.multimetric_ = isinstance(out[0]["test_scores"], dict)
         stack_group = [fits[i * len(splits)].stack_group for i in range(len(candidates))]
@@ -243,8 +251,11 @@ class StackedSearchCV(BaseSearchCV):
             return {"sample_weight": sample_weight}
         return {f"{pipeline.steps[-1][0]}__sample_weight": sample_weight}
 
-    def _train_all(self, fits: list[_Fit], X, y, sample_weight) -> None:
-        """Train every fit: stackable ones grouped by :func:`stack_key`, the others alone."""
+    def _train_all(self, fits: list[_Fit], X, y, sample_weight, finish) -> None:
+        """Train every fit: stackable ones grouped by :func:`stack_key`, the others alone.
+
+        ``finish`` is called with the fits of each stack (or the one fit) once trained.
+        """
         slots: dict = {}  # (fold, preprocessing) -> (slot number, fitted steps, features)
         groups: dict[tuple, list[tuple[_Fit, Member]]] = defaultdict(list)
         for fit in fits:
@@ -253,15 +264,17 @@ class StackedSearchCV(BaseSearchCV):
                 member = self._prepare(fit, X, y, sample_weight, slots)
             except Exception as error:  # recorded as GridSearchCV records a failed fit
                 self._fail(fit, error)
+                finish([fit])
                 continue
             fit.fit_time = time.perf_counter() - began
             if member is None:
                 self._fit_alone(fit, X, y, sample_weight)
+                finish([fit])
             else:
                 groups[stack_key(member.estimator)].append((fit, member))
         features = [data for _, _, data in sorted(slots.values(), key=lambda s: s[0])]
-        for number, group in enumerate(groups.values()):
-            self._train_group(number, group, features, len(X))
+        for number, key in enumerate(list(groups)):
+            self._train_group(number, groups.pop(key), features, len(X), finish)
 
     def _prepare(self, fit: _Fit, X, y, sample_weight, slots: dict) -> Member | None:
         """Fit ``fit``'s preprocessing and prepare its network; None when it cannot stack."""
@@ -317,7 +330,7 @@ class StackedSearchCV(BaseSearchCV):
             raise error
         fit.error = f"{type(error).__name__}: {error}"
 
-    def _train_group(self, number: int, group: list, features: list, n_rows: int) -> None:
+    def _train_group(self, number: int, group: list, features: list, n_rows: int, finish) -> None:
         fits, members = zip(*group, strict=True)
         first = members[0].estimator
         X = torch.cat(
@@ -339,6 +352,7 @@ class StackedSearchCV(BaseSearchCV):
                     if self.error_score == "raise":
                         raise TrainingDivergedError(member.error)
                     fit.error = f"TrainingDivergedError: {member.error}"
+            finish([fit for fit, _ in stack])
 
     # -- scoring ----------------------------------------------------------------------------
 
@@ -371,10 +385,34 @@ class StackedSearchCV(BaseSearchCV):
         out["score_time"] = time.perf_counter() - began
         return out
 
+    def _report_progress(self, fits: list[_Fit], n_splits: int) -> None:
+        """Tell :func:`~skdeep.search.fit_with_progress` the candidates scored on every fold."""
+        progress = self.__dict__.get("_progress")
+        if progress is None:
+            return
+        candidates = [fits[i : i + n_splits] for i in range(0, len(fits), n_splits)]
+        if progress.total is None:
+            progress.set_total(len(candidates))
+        means = [
+            np.mean([_main_score(fit.out["test_scores"], self.refit) for fit in candidate])
+            for candidate in candidates
+            if all(fit.out is not None for fit in candidate)
+        ]
+        if len(means) > progress.done:
+            finite = [m for m in means if np.isfinite(m)]
+            progress.update(len(means) - progress.done, best=max(finite) if finite else None)
+
     def _error_scores(self, scorers):
         if hasattr(scorers, "_scorers"):
             return {name: self.error_score for name in scorers._scorers}
         return self.error_score
+
+
+def _main_score(scores, refit) -> float:
+    """The score the search ranks by: the only one, or the ``refit`` metric (else the first)."""
+    if not isinstance(scores, dict):
+        return scores
+    return scores[refit] if isinstance(refit, str) else next(iter(scores.values()))
 
 
 def _members_that_fit(member: Member, device: torch.device) -> int:
