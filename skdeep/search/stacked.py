@@ -418,26 +418,29 @@ def _main_score(scores, refit) -> float:
 def _members_that_fit(member: Member, device: torch.device) -> int:
     """How many members like ``member`` a stack can hold in the device's memory (at most 256).
 
-    Per member: the weights, their gradients, two optimizer states and a best copy, and one
-    batch's activations (estimated from one forward pass) with their gradients.
+    Per member: the weights, their gradients, two optimizer states and a best copy; its batch
+    of inputs; and the batch's activations (the outputs of the leaf layers in one forward pass)
+    with their gradients and a margin.
     """
-    module = member.estimator.net_.module_
+    estimator = member.estimator
+    module = estimator.net_.module_
     weight_bytes = sum(p.numel() * p.element_size() for p in module.parameters())
+    batch = torch.zeros((estimator.batch_size, *estimator._sample_shape()), device=device)
     activation_bytes = 0
 
     def count(_layer, _inputs, output) -> None:
         nonlocal activation_bytes
         activation_bytes += output.numel() * output.element_size()
 
-    hooks = [layer.register_forward_hook(count) for layer in module.modules()]
+    leaves = [layer for layer in module.modules() if not list(layer.children())]
+    hooks = [layer.register_forward_hook(count) for layer in leaves]
     try:
         with torch.no_grad():
-            shape = member.estimator._sample_shape()
-            module(torch.zeros((member.estimator.batch_size, *shape), device=device))
+            module(batch)
     finally:
         for hook in hooks:
             hook.remove()
-    per_member = 5 * weight_bytes + 3 * activation_bytes
+    per_member = 5 * weight_bytes + batch.numel() * batch.element_size() + 3 * activation_bytes
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         budget = free // 2
