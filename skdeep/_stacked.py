@@ -228,12 +228,13 @@ def _gather(stacked: torch.Tensor, rows: torch.Tensor, offsets: torch.Tensor) ->
 
 
 def _padded(rows: list[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows of each member padded with 0 to a (K, n_max) tensor, and each member's count."""
+    """Rows of each member padded with 0 to a (K, n_max) tensor, and which of them are real."""
     counts = torch.tensor([len(r) for r in rows], device=device)
     padded = torch.zeros((len(rows), int(counts.max())), dtype=torch.long, device=device)
     for k, r in enumerate(rows):
         padded[k, : len(r)] = r
-    return padded, counts
+    real = torch.arange(padded.shape[1], device=device)[None, :] < counts[:, None]
+    return padded, real
 
 
 class _MemberOptimizers:
@@ -261,11 +262,22 @@ class _MemberOptimizers:
         self.optimizer = type(members[0].estimator.net_.optimizer_)(list(groups.values()))
         position = {key: i for i, key in enumerate(groups)}
         self.scheduled_groups = {k: position[key] for k, key in scheduled_keys.items()}
+        # The gradients of every step are written here; each member's row is its parameter's
+        # gradient, set once and taken away only while the member does not step.
+        self.grad = torch.zeros_like(weights)
+        self.stepping: list[bool] | None = None
 
-    def step(self, grad: torch.Tensor, stepping: list[bool], rates: list[float]) -> None:
-        """One step of the members that are ``stepping``, at their ``rates`` if scheduled."""
-        for row, g, steps in zip(self.rows, grad, stepping, strict=True):
-            row.grad = g if steps else None
+    def step(self, grads: list[torch.Tensor], stepping: list[bool], rates: list[list]) -> None:
+        """One step of the members that are ``stepping``, at their ``rates`` if scheduled.
+
+        ``grads`` are the members' gradients, one (K, ...) tensor per layer; ``rates[k]`` is
+        member k's rate (read for scheduled members only).
+        """
+        torch.cat([g.reshape(len(self.rows), -1) for g in grads], dim=1, out=self.grad)
+        if stepping != self.stepping:
+            for row, grad, steps in zip(self.rows, self.grad, stepping, strict=True):
+                row.grad = grad if steps else None
+            self.stepping = stepping
         for k, group in self.scheduled_groups.items():
             self.optimizer.param_groups[group]["lr"] = rates[k]
         self.optimizer.step()
@@ -334,6 +346,7 @@ class StackedTrainer:
         self.optimizer = _MemberOptimizers(members, self.weights, self.initial_lr)
         self.schedules = [_schedule_of(e) for e in ests]
         self.steps_done = [0] * K
+        self._valid: tuple[torch.Tensor, torch.Tensor] | None = None  # padded validation rows
         self._step = vmap(
             grad(self._member_loss, has_aux=True),
             in_dims=(0, 0, 0, 0, 0, 0, 0, 0),
@@ -370,15 +383,13 @@ class StackedTrainer:
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def _batch(self, rows: torch.Tensor, counts: torch.Tensor, start: int, stop: int):
-        """The stacked batch at positions ``start:stop`` of each member's ``rows``.
+    def _batch(self, rows: torch.Tensor, real: torch.Tensor, start: int, stop: int):
+        """The stacked batch at positions ``start:stop`` of each member's padded ``rows``.
 
         Returns the features, targets, each row's weight in the loss (0 for padding), and which
         rows are real (not padding).
         """
-        index = rows[:, start:stop]
-        position = torch.arange(start, start + index.shape[1], device=self.device)
-        real = position[None, :] < counts[:, None]
+        index, real = rows[:, start:stop], real[:, start:stop]
         x = _gather(self.X, index, self.offsets)
         y = _gather(self.Y, index, self.member_offsets)
         row_weight = real.to(self.X.dtype)
@@ -411,19 +422,20 @@ class StackedTrainer:
                 orders.append(rows.index_select(0, permutation))
             else:
                 orders.append(rows[:0])
-        rows, counts = _padded(orders, self.device)
+        rows, real_rows = _padded(orders, self.device)
+        counts = real_rows.sum(dim=1)
         n_steps = [math.ceil(len(order) / size) for order in orders]
         total_steps = max(n_steps)
         rates = [self._learning_rates(k, epoch, n_steps[k], total_steps) for k in range(K)]
         loss_sum = torch.zeros(K, device=self.device)
         for step in range(total_steps):
-            x, y, row_weight, real = self._batch(rows, counts, step * size, (step + 1) * size)
+            x, y, row_weight, real = self._batch(rows, real_rows, step * size, (step + 1) * size)
             count = real.sum(dim=1)
             grads, loss = self._step(
                 self.params, self.buffers, x, y, row_weight, count.clamp_min(1), self.l1, self.l2
             )
             self.optimizer.step(
-                torch.cat([grads[name].reshape(K, -1) for name in self.shapes], dim=1),
+                [grads[name] for name in self.shapes],
                 stepping=[n > step for n in n_steps],
                 rates=[member_rates[step] for member_rates in rates],
             )
@@ -440,17 +452,20 @@ class StackedTrainer:
         none = [None] * len(members)
         if all(m.valid_rows is None for m in members):
             return none, none
-        rows, counts = _padded(
-            [m.train_rows[:0] if m.valid_rows is None else m.valid_rows for m in members],
-            self.device,
-        )
+        if self._valid is None:
+            self._valid = _padded(
+                [m.train_rows[:0] if m.valid_rows is None else m.valid_rows for m in members],
+                self.device,
+            )
+        rows, real_rows = self._valid
+        counts = real_rows.sum(dim=1)
         size = max(self.batch_size, CPU_PREDICT_BATCH_SIZE)
         loss_sum = torch.zeros(len(members), device=self.device)
         correct = torch.zeros(len(members), device=self.device)
         self.skeleton.eval()
         try:
             for start in range(0, rows.shape[1], size):
-                x, y, row_weight, real = self._batch(rows, counts, start, start + size)
+                x, y, row_weight, real = self._batch(rows, real_rows, start, start + size)
                 outputs = self._forward(self.params, self.buffers, x)
                 loss_sum += (vmap(self._per_sample_loss)(outputs, y) * row_weight).sum(dim=1)
                 if classification:
