@@ -29,13 +29,14 @@ from torch.func import functional_call, grad, stack_module_state, vmap
 
 from ._base import BaseNetwork, resolve_device, seeded
 from ._net import CPU_PREDICT_BATCH_SIZE
-from .callbacks import CyclicLR, ExponentialDecay
+from .callbacks import CyclicLR, ExponentialDecay, ReduceLROnPlateau
 from .callbacks._common import stable_repr
 from .modules import penalized_parameters
 
 # Stacking works per sample only: batch norm mixes samples and updates buffers in place.
 _UNSTACKABLE_LAYERS = (nn.modules.batchnorm._BatchNorm,)
-_STACKABLE_SCHEDULES = (None, "exponential", "cyclic")
+_STACKABLE_SCHEDULES = (None, "exponential", "cyclic", "plateau")
+_STACKABLE_SCHEDULE_TYPES = (ExponentialDecay, CyclicLR, ReduceLROnPlateau)
 # Parameters whose values each member of a stack holds for itself. ``dropout`` is one because
 # the dropout layers of a stack read their rate per member (0 and above 0 still differ: the
 # layer is absent at 0).
@@ -152,8 +153,12 @@ def why_not_stackable(estimator: BaseNetwork) -> str | None:
         return "optimizer: LBFGS needs a closure over one network's loss"
     if getattr(estimator, "callbacks", None):
         return "callbacks: user callbacks run on one net at a time"
-    if getattr(estimator, "lr_schedule", None) not in _STACKABLE_SCHEDULES:
-        return f"lr_schedule={estimator.lr_schedule!r} (stackable: {_STACKABLE_SCHEDULES})"
+    schedule = getattr(estimator, "lr_schedule", None)
+    if not (schedule in _STACKABLE_SCHEDULES or isinstance(schedule, _STACKABLE_SCHEDULE_TYPES)):
+        return (
+            f"lr_schedule={schedule!r} (stackable: {_STACKABLE_SCHEDULES} or an instance of "
+            f"{[t.__name__ for t in _STACKABLE_SCHEDULE_TYPES]})"
+        )
     return None
 
 
@@ -211,7 +216,7 @@ def _functional_module(module: nn.Module) -> tuple[nn.Module, list[str]]:
 
 def _schedule_of(estimator: BaseNetwork):
     schedule = dict(estimator.net_.callbacks_).get("lr_schedule")
-    return schedule if isinstance(schedule, (ExponentialDecay, CyclicLR)) else None
+    return schedule if isinstance(schedule, _STACKABLE_SCHEDULE_TYPES) else None
 
 
 def _initial_lr(estimator: BaseNetwork) -> float:
@@ -345,6 +350,12 @@ class StackedTrainer:
         self.penalize = bool(self.l1.any() or self.l2.any())
         self.optimizer = _MemberOptimizers(members, self.weights, self.initial_lr)
         self.schedules = [_schedule_of(e) for e in ests]
+        for estimator, schedule, rate in zip(ests, self.schedules, self.initial_lr, strict=True):
+            if isinstance(schedule, ReduceLROnPlateau):
+                # The member's own (otherwise unused) optimizer holds its rate, which the
+                # callback lowers on a plateau exactly as in the member's separate fit.
+                estimator.net_.optimizer_.param_groups[0]["lr"] = rate
+                schedule.on_train_begin(estimator.net_)
         self.steps_done = [0] * K
         self._valid: tuple[torch.Tensor, torch.Tensor] | None = None  # padded validation rows
         self._step = vmap(
@@ -402,6 +413,9 @@ class StackedTrainer:
         schedule, lr0 = self.schedules[k], self.initial_lr[k]
         if schedule is None:
             return [lr0] * total_steps
+        if isinstance(schedule, ReduceLROnPlateau):
+            own_rate = self.members[k].estimator.net_.optimizer_.param_groups[0]["lr"]
+            return [float(own_rate)] * total_steps
         if schedule.unit == "epoch":
             return [schedule.lr_at(epoch - 1, lr0)] * total_steps
         if getattr(schedule, "steps_per_decay_", 0) is None:  # decay_steps="epoch"
@@ -526,6 +540,8 @@ class StackedTrainer:
                         f"{lrs[k] / 10:g})."
                     )
                     continue
+                if isinstance(self.schedules[k], ReduceLROnPlateau):
+                    self.schedules[k].on_epoch_end(member.estimator.net_)
                 if stopping[k]:
                     estimator = member.estimator
                     if valid_loss[k] < best_loss[k] - estimator.tol:

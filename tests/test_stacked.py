@@ -111,6 +111,23 @@ def test_per_step_schedules_follow_their_formula_in_every_member(digits):
         np.testing.assert_allclose(member.estimator.history_[:, "lr"], expected, rtol=1e-6)
 
 
+def test_plateau_schedules_lower_each_member_rate_when_its_separate_fit_does(digits):
+    from skdeep.callbacks import ReduceLROnPlateau
+
+    X, y = digits
+    common = {**BASE, "max_epochs": 12, "lr_schedule": ReduceLROnPlateau(patience=0, factor=0.5)}
+    settings = [
+        {"learning_rate": 0.05, "random_state": 0},
+        {"learning_rate": 0.02, "random_state": 1},
+    ]
+    members = _stack([MLPClassifier(**common, **s) for s in settings], X, y)
+    for setting, member in zip(settings, members, strict=True):
+        alone = MLPClassifier(**common, **setting).fit(X, y)
+        np.testing.assert_allclose(member.estimator.history_[:, "lr"], alone.history_[:, "lr"])
+        assert _max_weight_difference(alone, member.estimator) < 1e-4
+    assert members[0].estimator.history_[-1, "lr"] < 0.05  # the plateau was reached
+
+
 def test_early_stopping_stops_each_member_where_its_separate_fit_stops(digits):
     X, y = digits
     common = {**BASE, "max_epochs": 40, "early_stopping": True, "n_iter_no_change": 2, "tol": 0.02}
