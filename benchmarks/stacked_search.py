@@ -133,15 +133,23 @@ def main(argv=None) -> dict:
         search.set_params(param_grid={k: v[:1] for k, v in search.param_grid.items()})
         search.fit(X[:300], y[:300])
     fitted = {}
+    cuda = args.device.startswith("cuda")
+    results["peak_cuda_mb"] = {}
     for name, search in searches(args).items():
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
         began = time.perf_counter()
         search.fit(X, y)
-        if args.device.startswith("cuda"):
+        if cuda:
             torch.cuda.synchronize()
+            results["peak_cuda_mb"][name] = torch.cuda.max_memory_allocated() / 2**20
         results["seconds"][name] = time.perf_counter() - began
         fitted[name] = search
-        best = search.best_score_
-        print(f"{name:>8}: {results['seconds'][name]:8.1f} s   best mean CV accuracy {best:.4f}")
+        memory = f"   peak CUDA {results['peak_cuda_mb'][name]:.0f} MB" if cuda else ""
+        print(
+            f"{name:>8}: {results['seconds'][name]:8.1f} s   best mean CV accuracy "
+            f"{search.best_score_:.4f}{memory}"
+        )
     seconds = results["seconds"]
     if "stacked" in seconds:
         for peer, target in TARGETS.items():
