@@ -95,6 +95,21 @@ class Member:
     generator: torch.Generator
     error: str | None = field(default=None, init=False)
 
+    def __post_init__(self) -> None:
+        self._start_state = self.generator.get_state()
+
+    def rewind(self) -> None:
+        """Undo a training cut short (out of memory): no history, the first permutation next.
+
+        The module's weights are untouched until a stack's training ends, so they need nothing.
+        """
+        del self.estimator.net_.history[:]
+        self.generator.set_state(self._start_state)
+        self.error = None
+        schedule = _schedule_of(self.estimator)
+        if isinstance(schedule, ReduceLROnPlateau):
+            schedule.lr_scheduler_ = None  # a new one, on the rate it starts from
+
 
 def prepare_member(
     estimator: BaseNetwork, X, y, sample_weight, fold_rows: np.ndarray, slot: int, n_rows: int

@@ -388,3 +388,29 @@ def test_fit_with_progress_counts_candidates_as_their_stacks_are_scored(digits):
     assert lines[0].startswith("search: 1/3 candidates")
     assert lines[-1] == f"search: 3/3 candidates, best {best:.4g}"
     assert not hasattr(search, "_progress")
+
+
+def test_a_stack_out_of_device_memory_is_trained_in_halves(digits, monkeypatch):
+    X, y = digits
+    grid = {"learning_rate": [1e-3, 3e-3, 1e-2], "l2": [0.0, 1e-3]}
+    estimator = MLPClassifier(**{**BASE, "max_epochs": 2}, random_state=0)
+    whole = StackedSearchCV(estimator, grid, cv=2).fit(X, y)
+    validate = StackedTrainer._validate
+    sizes = []
+
+    def out_of_memory_in_large_stacks(trainer, classification):
+        epochs_done = len(trainer.members[0].estimator.net_.history)
+        if epochs_done == 0:
+            sizes.append(len(trainer.members))
+        # The second epoch of a large stack runs out of memory: its members must be rewound.
+        if len(trainer.members) > 3 and epochs_done == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return validate(trainer, classification)
+
+    monkeypatch.setattr(StackedTrainer, "_validate", out_of_memory_in_large_stacks)
+    with pytest.warns(UserWarning, match="ran out of device memory"):
+        halved = StackedSearchCV(estimator, grid, cv=2).fit(X, y)
+    assert sizes == [12, 6, 3, 3, 6, 3, 3]
+    np.testing.assert_allclose(
+        halved.cv_results_["mean_test_score"], whole.cv_results_["mean_test_score"], atol=1e-6
+    )

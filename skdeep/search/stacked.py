@@ -89,7 +89,8 @@ class StackedSearchCV(BaseSearchCV):
         The most members (candidate-fold pairs) trained in one stack; None: on a GPU as many
         as half its free memory holds (estimated from the weights, optimizer state and one
         batch's activations of each member), on a CPU as many as 64 MiB holds (a stack that
-        stays in the caches is faster), at most 256.
+        stays in the caches is faster), at most 256. A stack that runs out of device memory is
+        trained again in two halves, with a warning.
     random_state : int, RandomState instance or None, default=None
         Draws the candidates from ``param_distributions``.
     n_jobs : None
@@ -332,28 +333,53 @@ class StackedSearchCV(BaseSearchCV):
         fit.error = f"{type(error).__name__}: {error}"
 
     def _train_group(self, number: int, group: list, features: list, n_rows: int, finish) -> None:
-        fits, members = zip(*group, strict=True)
-        first = members[0].estimator
+        """Train one group of (fit, member) pairs, in stacks of at most ``max_stack``."""
+        first = group[0][1]
+        device = first.estimator.net_.device
         X = torch.cat(
-            [first._to_module_input(first._validate_X(data, reset=False)) for data in features]
-        ).to(first.net_.device)
-        chunk = self.max_stack or _members_that_fit(members[0], first.net_.device)
+            [
+                first.estimator._to_module_input(first.estimator._validate_X(data, reset=False))
+                for data in features
+            ]
+        ).to(device)
+        chunk = self.max_stack or _members_that_fit(first, device)
         if self.verbose:
-            print(f"Stack {number}: {len(members)} members, in stacks of at most {chunk}")
-        pairs = list(zip(fits, members, strict=True))
-        for start in range(0, len(pairs), chunk):
-            stack = pairs[start : start + chunk]
-            began = time.perf_counter()
-            StackedTrainer([member for _, member in stack], X, n_rows).train()
-            share = (time.perf_counter() - began) / len(stack)
-            for fit, member in stack:
-                fit.fit_time += share
-                fit.stack_group = number
-                if member.error is not None:
-                    if self.error_score == "raise":
-                        raise TrainingDivergedError(member.error)
-                    fit.error = f"TrainingDivergedError: {member.error}"
-            finish([fit for fit, _ in stack])
+            print(f"Stack {number}: {len(group)} members, in stacks of at most {chunk}")
+        for start in range(0, len(group), chunk):
+            self._train_stack(number, group[start : start + chunk], X, n_rows, finish)
+
+    def _train_stack(self, number: int, stack: list, X, n_rows: int, finish) -> None:
+        """Train one stack, in halves if it runs out of device memory, then ``finish`` it."""
+        members = [member for _, member in stack]
+        began = time.perf_counter()
+        try:
+            StackedTrainer(members, X, n_rows).train()
+        except torch.OutOfMemoryError:
+            if len(stack) == 1:
+                raise
+            for member in members:
+                member.rewind()
+            if X.device.type == "cuda":
+                torch.cuda.empty_cache()
+            warnings.warn(
+                f"A stack of {len(stack)} networks ran out of device memory; training it in "
+                "two halves. Set max_stack to choose the size yourself.",
+                UserWarning,
+                stacklevel=2,
+            )
+            half = len(stack) // 2
+            self._train_stack(number, stack[:half], X, n_rows, finish)
+            self._train_stack(number, stack[half:], X, n_rows, finish)
+            return
+        share = (time.perf_counter() - began) / len(stack)
+        for fit, member in stack:
+            fit.fit_time += share
+            fit.stack_group = number
+            if member.error is not None:
+                if self.error_score == "raise":
+                    raise TrainingDivergedError(member.error)
+                fit.error = f"TrainingDivergedError: {member.error}"
+        finish([fit for fit, _ in stack])
 
     # -- scoring ----------------------------------------------------------------------------
 
