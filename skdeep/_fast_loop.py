@@ -16,7 +16,11 @@ cheaper, with the same results:
 - the history reads and writes the current epoch and batch directly: skorch's
   :class:`~skorch.history.History` copies the list of epochs on each ``history[-1]``;
 - without sample weights, torch's built-in losses reduce to the mean in their own kernel
-  (:func:`mean_loss`) instead of a per-sample loss followed by a separate mean.
+  (:func:`mean_loss`) instead of a per-sample loss followed by a separate mean;
+- on a GPU, each batch's loss is recorded as a tensor on the device and all of an epoch's are
+  read back at once when its batches end (before ``on_epoch_end``), instead of ``.item()``
+  waiting for every batch to finish: the host queues the next batch while the GPU computes.
+  During the epoch, a callback reading a batch's ``train_loss`` sees a 0-d tensor.
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.dataset import get_len
 from skorch.history import History
+
+# Devices on which batch losses are read back once per epoch rather than once per batch. Not
+# the CPU, where ``.item()`` costs nothing to wait for (the tests add it, to check the records).
+DEFERRED_LOSS_DEVICES: tuple[str, ...] = ("cuda",)
 
 
 class FastHistory(History):
@@ -127,6 +135,17 @@ class _HookTable:
         return found
 
 
+def _read_back_losses(history: History, loss_key: str) -> None:
+    """Turn the epoch's batch losses recorded as tensors into floats, in one read-back."""
+    records = [
+        r for r in list.__getitem__(history, -1)["batches"] if torch.is_tensor(r.get(loss_key))
+    ]
+    if records:
+        values = torch.stack([record[loss_key] for record in records]).tolist()
+        for record, value in zip(records, values, strict=True):
+            record[loss_key] = value
+
+
 class FastLoopMixin:
     """Mixin for a :class:`skorch.NeuralNet`: the same training, with less work per batch.
 
@@ -184,17 +203,24 @@ class FastLoopMixin:
             return
         history, notify = self.history, self.notify
         loss_key, size_key = prefix + "_loss", prefix + "_batch_size"
+        deferred = torch.device(self.device).type in DEFERRED_LOSS_DEVICES
         batch_count = 0
-        for batch in iterator:
-            notify("on_batch_begin", batch=batch, training=training)
-            step = step_fn(batch, **fit_params)
-            history.record_batch(loss_key, step["loss"].item())
-            data = batch[0] if isinstance(batch, (tuple, list)) else batch
-            history.record_batch(
-                size_key, len(data) if type(data) is torch.Tensor else get_len(data)
-            )
-            notify("on_batch_end", batch=batch, training=training, **step)
-            batch_count += 1
+        try:
+            for batch in iterator:
+                notify("on_batch_begin", batch=batch, training=training)
+                step = step_fn(batch, **fit_params)
+                loss = step["loss"]
+                # A copy: a CUDA-graph step returns the same output tensor at every batch.
+                history.record_batch(loss_key, loss.detach().clone() if deferred else loss.item())
+                data = batch[0] if isinstance(batch, (tuple, list)) else batch
+                history.record_batch(
+                    size_key, len(data) if type(data) is torch.Tensor else get_len(data)
+                )
+                notify("on_batch_end", batch=batch, training=training, **step)
+                batch_count += 1
+        finally:
+            if deferred:
+                _read_back_losses(history, loss_key)
         history.record(prefix + "_batch_count", batch_count)
 
     def _set_training(self, training: bool = True) -> None:

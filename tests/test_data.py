@@ -377,3 +377,28 @@ def test_fast_history_reads_and_writes_like_skorchs():
         FastHistory()[-1]
     assert pickle.loads(pickle.dumps(fast)) == fast
     assert fast.to_list() == stock.to_list()
+
+
+def test_batch_losses_read_back_once_per_epoch_equal_those_read_per_batch(monkeypatch):
+    import skdeep._fast_loop as fast_loop
+
+    X, y = id_data()
+    params = {"hidden_layer_sizes": (8,), "batch_size": 16, "max_epochs": 3}
+    params.update(validation_fraction=0.2, device="cpu", random_state=0)
+    per_batch = MLPClassifier(**params).fit(X, y)
+    seen = []
+
+    class SeesTensorsDuringTheEpoch(Callback):
+        def on_batch_end(self, net, training=False, **kwargs):
+            key = "train_loss" if training else "valid_loss"
+            seen.append(torch.is_tensor(net.history[-1]["batches"][-1][key]))
+
+    # What a GPU does: the losses stay tensors until the epoch's batches end.
+    monkeypatch.setattr(fast_loop, "DEFERRED_LOSS_DEVICES", ("cuda", "cpu"))
+    deferred = MLPClassifier(**params, callbacks=[SeesTensorsDuringTheEpoch()]).fit(X, y)
+    assert seen and all(seen)
+    for name in ("train_loss", "valid_loss"):
+        assert deferred.history_[:, name] == per_batch.history_[:, name]
+        batch_values = deferred.history_[:, "batches", :, name]
+        assert batch_values == per_batch.history_[:, "batches", :, name]
+        assert all(type(v) is float for epoch in batch_values for v in epoch)
