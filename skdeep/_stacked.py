@@ -257,6 +257,43 @@ def _padded(rows: list[torch.Tensor], device: torch.device) -> tuple[torch.Tenso
     return padded, real
 
 
+@dataclass
+class _EarlyStopping:
+    """One member's early stopping, by the rule of skdeep's :class:`EarlyStopping` callback.
+
+    An epoch improves when its validation loss beats the best so far by more than
+    ``min_delta``; after ``patience`` epochs in a row without improvement the member stops, and
+    ends with the weights of its best epoch.
+    """
+
+    patience: int
+    min_delta: float
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    misses: int = 0
+
+    @property
+    def stopped(self) -> bool:
+        return self.misses == self.patience
+
+    def update(self, loss: float, epoch: int) -> bool:
+        """Count ``epoch``'s validation ``loss``; True when it is the best so far."""
+        if loss < self.best_loss - self.min_delta:
+            self.best_loss, self.best_epoch, self.misses = loss, epoch, 0
+            return True
+        self.misses += 1
+        return False
+
+
+def _record_epoch(history, values: dict) -> None:
+    """Add an epoch to a member's history with ``values`` (those that are None left out)."""
+    history.new_epoch()
+    history.record("epoch", len(history))
+    for key, value in values.items():
+        if value is not None:
+            history.record(key, value)
+
+
 class _MemberOptimizers:
     """One torch optimizer over the stacked weights, with each member's rate and settings.
 
@@ -512,19 +549,20 @@ class StackedTrainer:
     def train(self) -> None:
         """Train every member for its ``max_epochs`` (or until it stops), then write it back."""
         members = self.members
-        K = len(members)
         classification = members[0].estimator.net_.classification
-        max_epochs = [m.estimator.max_epochs for m in members]
-        stopping = [m.estimator.early_stopping for m in members]
+        stopping = [
+            _EarlyStopping(m.estimator.n_iter_no_change, m.estimator.tol)
+            if m.estimator.early_stopping
+            else None
+            for m in members
+        ]
         best = self.weights.clone() if any(stopping) else None
-        best_loss = [math.inf] * K
-        best_epoch = [0] * K
-        misses = [0] * K
-        stopped = [False] * K
-        for epoch in range(1, max(max_epochs) + 1):
+        for epoch in range(1, max(m.estimator.max_epochs for m in members) + 1):
             active = [
-                not stopped[k] and members[k].error is None and epoch <= max_epochs[k]
-                for k in range(K)
+                m.error is None
+                and epoch <= m.estimator.max_epochs
+                and not (rule is not None and rule.stopped)
+                for m, rule in zip(members, stopping, strict=True)
             ]
             if not any(active):
                 break
@@ -532,22 +570,20 @@ class StackedTrainer:
             train_loss, n_steps, lrs = self._train_epoch(epoch, active)
             valid_loss, valid_acc = self._validate(classification)
             share = (time.perf_counter() - began) / sum(active)
-            improved = [False] * K
+            improved = [False] * len(members)
             for k, member in enumerate(members):
                 if not active[k]:
                     continue
-                history = member.estimator.net_.history
-                history.new_epoch()
-                history.record("epoch", len(history))
-                history.record("train_loss", train_loss[k])
-                history.record("train_batch_count", n_steps[k])
-                if valid_loss[k] is not None:
-                    history.record("valid_loss", valid_loss[k])
-                if valid_acc[k] is not None:
-                    history.record("valid_acc", valid_acc[k])
-                history.record("lr", lrs[k])
-                history.record("epoch_time", share)
-                history.record("dur", share)
+                record = {
+                    "train_loss": train_loss[k],
+                    "train_batch_count": n_steps[k],
+                    "valid_loss": valid_loss[k],
+                    "valid_acc": valid_acc[k],
+                    "lr": lrs[k],
+                    "epoch_time": share,
+                    "dur": share,
+                }
+                _record_epoch(member.estimator.net_.history, record)
                 if not math.isfinite(train_loss[k]):
                     member.error = (
                         f"Training diverged: the training loss became {train_loss[k]} in epoch "
@@ -557,19 +593,14 @@ class StackedTrainer:
                     continue
                 if isinstance(self.schedules[k], ReduceLROnPlateau):
                     self.schedules[k].on_epoch_end(member.estimator.net_)
-                if stopping[k]:
-                    estimator = member.estimator
-                    if valid_loss[k] < best_loss[k] - estimator.tol:
-                        best_loss[k], best_epoch[k], misses[k] = valid_loss[k], epoch, 0
-                        improved[k] = True
-                    else:
-                        misses[k] += 1
-                    stopped[k] = misses[k] == estimator.n_iter_no_change
+                if stopping[k] is not None:
+                    improved[k] = stopping[k].update(valid_loss[k], epoch)
             if best is not None and any(improved):
                 keep = torch.tensor(improved, device=self.device)[:, None]
                 best = torch.where(keep, self.weights, best)
-        for k, member in enumerate(members):
-            restore = stopping[k] and best_epoch[k] not in (0, len(member.estimator.net_.history))
+        for k, (member, rule) in enumerate(zip(members, stopping, strict=True)):
+            epochs = len(member.estimator.net_.history)
+            restore = rule is not None and rule.best_epoch not in (0, epochs)
             self._write_back(k, self._by_layer(best if restore else self.weights))
 
     def _write_back(self, k: int, params: dict[str, torch.Tensor]) -> None:
