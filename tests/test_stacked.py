@@ -14,7 +14,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skdeep import MLPClassifier, MLPRegressor
-from skdeep._stacked import StackedTrainer, prepare_member, stack_key
+from skdeep._stacked import StackedTrainer
+from skdeep._stacked_members import prepare_member, stack_key
 from skdeep.callbacks import TrainingDivergedError
 from skdeep.search import StackedSearchCV, results_frame
 

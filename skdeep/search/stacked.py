@@ -18,7 +18,8 @@ from sklearn.utils import _safe_indexing, indexable
 from sklearn.utils._param_validation import Interval
 
 from .._base import BaseNetwork
-from .._stacked import Member, StackedTrainer, prepare_member, stack_key, why_not_stackable
+from .._stacked import StackedTrainer
+from .._stacked_members import Member, prepare_member, stack_key, why_not_stackable
 from ..callbacks import TrainingDivergedError
 from ..callbacks._common import stable_repr
 
