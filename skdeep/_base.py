@@ -24,7 +24,7 @@ from torch import nn
 from ._data import BatchIterator, TensorData
 from ._net import CPU_PREDICT_BATCH_SIZE, SkdeepNet
 from ._summary import ModelSummary
-from .callbacks import LR_SCHEDULES, estimator_callbacks, restore_checkpoints
+from .callbacks import LR_SCHEDULES, estimator_callbacks, restore_checkpoints, stopped_early
 from .modules import ACTIVATIONS, INITIALIZERS, count_params, layer_table
 
 PREDICT_BATCH_SIZE = 8192
@@ -236,6 +236,8 @@ class BaseNetwork(BaseEstimator):
                 restore_checkpoints(self.net_, data=(X, y_encoded))
             if epochs is None:
                 epochs = max(0, self.max_epochs - (len(self.net_.history) if first_call else 0))
+                if first_call and stopped_early(self.net_):
+                    epochs = 0  # the restored fit had already stopped early
             train, valid = self._datasets(X, y_encoded, weights, device)
             self.net_.train_split = None if valid is None else _PredefinedSplit(valid)
             self.net_.partial_fit(train, epochs=epochs)

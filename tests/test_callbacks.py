@@ -286,6 +286,38 @@ def test_early_stopping_on_a_score_improves_upwards(data):
     assert len(clf.history_) == 7  # best at epoch 5, then 2 epochs without a higher value
 
 
+@pytest.mark.parametrize("save_best_only", [False, True])
+def test_a_resumed_fit_stops_early_where_an_uninterrupted_one_does(data, tmp_path, save_best_only):
+    X, y = data
+    rng = np.random.RandomState(0)
+    noisy = np.where(rng.rand(len(y)) < 0.4, rng.randint(0, 3, len(y)), y)  # easy to overfit
+    params = {
+        "hidden_layer_sizes": (64,),
+        "device": "cpu",
+        "random_state": 0,
+        "learning_rate": 0.03,
+        "validation_fraction": 0.3,
+        "early_stopping": True,
+        "n_iter_no_change": 4,
+        "tol": 1e-3,
+    }
+    whole = MLPClassifier(**params, max_epochs=60).fit(X, noisy)
+    stop = len(whole.history_)
+    assert stop < 60
+    checkpoint = Checkpoint(tmp_path, save_best_only=save_best_only, resume=True)
+    # Interrupted two epochs before the stop, then resumed with the full budget.
+    first = MLPClassifier(**params, max_epochs=stop - 2, callbacks=[checkpoint]).fit(X, noisy)
+    resumed = clone(first).set_params(max_epochs=60).fit(X, noisy)
+    assert len(resumed.history_) == stop
+    np.testing.assert_allclose(resumed.history_[:, "valid_loss"], whole.history_[:, "valid_loss"])
+    assert_same_weights(resumed.net_.module_.state_dict(), whole.net_.module_.state_dict())
+    # Resumed once more after it stopped: it trains nothing and keeps the best weights.
+    again = clone(first).set_params(max_epochs=60).fit(X, noisy)
+    if not save_best_only:
+        assert len(again.history_) == stop
+    assert_same_weights(again.net_.module_.state_dict(), whole.net_.module_.state_dict())
+
+
 def test_early_stopping_parameter_stops_on_valid_loss(data):
     X, y = data
     rng = np.random.RandomState(0)

@@ -6,7 +6,7 @@ net and in an estimator's ``callbacks``; most are also switched on by estimator 
 ``EpochMetrics`` and ``TerminateOnNaN`` run in every skdeep fit. See ``docs/callbacks.md``.
 """
 
-from ._checkpoint import Checkpoint, model_fingerprint, restore_checkpoints
+from ._checkpoint import Checkpoint, model_fingerprint, restore_checkpoints, stopped_early
 from ._common import lower_is_better_for
 from ._from_params import LR_SCHEDULES, estimator_callbacks, named_lr_schedule
 from ._metrics import EpochMetrics, TerminateOnNaN, TrainingDivergedError, ValidAccuracy
@@ -32,5 +32,6 @@ __all__ = [
     "model_fingerprint",
     "named_lr_schedule",
     "restore_checkpoints",
+    "stopped_early",
     "tensorboard_tag",
 ]

@@ -19,6 +19,7 @@ from ._common import (
     monitored_value,
     stable_repr,
 )
+from ._stopping import EarlyStopping
 
 CHECKPOINT_FORMAT = 1
 
@@ -87,6 +88,10 @@ def _epochs_only(history) -> list[dict]:
     # Per-batch records would make each write grow with the whole run (thousands of batches
     # per epoch); the epochs' own columns, train_batch_count included, are what resuming needs.
     return [{**row, "batches": []} for row in history.to_list()]
+
+
+def _stopping_callbacks(net) -> list[tuple[str, EarlyStopping]]:
+    return [(name, cb) for name, cb in net.callbacks_ if isinstance(cb, EarlyStopping)]
 
 
 class Checkpoint(ParamsRepr, UsesEstimatorParams, Callback):
@@ -203,6 +208,9 @@ class Checkpoint(ParamsRepr, UsesEstimatorParams, Callback):
         net.history = type(net.history)(json.loads(saved["history"]))
         _set_rng_state(saved["rng"], torch.device(net.device))
         self.best_ = saved["best"]
+        for name, callback in _stopping_callbacks(net):
+            if name in saved.get("early_stopping", {}):
+                callback.resume(saved["early_stopping"][name], net)
 
     def on_train_begin(self, net, **kwargs) -> None:
         self.restore(net)
@@ -231,6 +239,11 @@ class Checkpoint(ParamsRepr, UsesEstimatorParams, Callback):
             "history": json.dumps(_epochs_only(net.history)),
             "rng": _rng_state(torch.device(net.device)),
             "best": self.best_,
+            "early_stopping": {
+                name: callback.state()
+                for name, callback in _stopping_callbacks(net)
+                if hasattr(callback, "counted_epoch_")
+            },
         }
         atomic_torch_save(checkpoint, self.path)
 
@@ -255,10 +268,23 @@ def data_digest(*arrays) -> str:
 def restore_checkpoints(net, data: tuple = ()):
     """Let each :class:`Checkpoint` of ``net`` check its directory and resume; return ``net``.
 
-    ``data`` are the training arrays, whose digest names the checkpoint file of each fit.
+    ``data`` are the training arrays, whose digest names the checkpoint file of each fit. After
+    a resume, :func:`stopped_early` says whether the restored epochs had already stopped the fit.
     """
     checkpoints = [cb for _, cb in net.callbacks_ if isinstance(cb, Checkpoint)]
     digest = data_digest(*data) if checkpoints and data else None
     for callback in checkpoints:
         callback.restore(net, digest)
     return net
+
+
+def stopped_early(net) -> bool:
+    """Whether an early-stopping callback of ``net`` has run out of patience (after a resume).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> stopped_early(SimpleNamespace(callbacks_=[("early_stopping", EarlyStopping())]))
+    False
+    """
+    return any(callback.stopped_ for _, callback in _stopping_callbacks(net))

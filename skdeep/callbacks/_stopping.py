@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from numbers import Integral, Real
 
 from skorch.callbacks import EarlyStopping as SkorchEarlyStopping
@@ -70,6 +71,54 @@ class EarlyStopping(ParamsRepr, SkorchEarlyStopping):
             raise ValueError(f"EarlyStopping needs min_delta >= 0, got {self.min_delta!r}.")
         return super().initialize()
 
+    def on_train_begin(self, net, **kwargs) -> None:
+        if self.__dict__.pop("resumed_", False):
+            return  # a Checkpoint restored the counters of the epochs it restored
+        super().on_train_begin(net, **kwargs)
+        self.counted_epoch_ = 0
+
     def on_epoch_end(self, net, **kwargs) -> None:
         monitored_value(net, self.monitor, "EarlyStopping")
+        self.counted_epoch_ = net.history[-1]["epoch"]
         super().on_epoch_end(net, **kwargs)
+
+    @property
+    def stopped_(self) -> bool:
+        """Whether the epochs counted so far have run out of patience."""
+        return getattr(self, "misses_", 0) >= self.patience
+
+    def state(self) -> dict:
+        """Its counters and best weights, for a :class:`Checkpoint` to save and resume."""
+        return {
+            "counted_epoch": self.counted_epoch_,
+            "misses": self.misses_,
+            "threshold": float(self.dynamic_threshold_),
+            "best_epoch": self.best_epoch_,
+            "best_weights": self.best_model_weights_,
+        }
+
+    def resume(self, state: dict, net) -> None:
+        """Take up ``state`` (from :meth:`state`) for the history a checkpoint restored.
+
+        The epochs of ``net.history`` after the last one ``state`` counted (a checkpoint is
+        written before this callback counts its epoch) are counted now; the module holds the
+        weights of the last of them.
+        """
+        self.misses_ = state["misses"]
+        self.dynamic_threshold_ = state["threshold"]
+        self.best_epoch_ = state["best_epoch"]
+        self.best_model_weights_ = state["best_weights"]
+        self.counted_epoch_ = state["counted_epoch"]
+        for row in net.history:
+            if row["epoch"] <= self.counted_epoch_ or self.monitor not in row:
+                continue
+            if self._is_score_improved(row[self.monitor]):
+                self.misses_ = 0
+                self.dynamic_threshold_ = self._calc_new_threshold(row[self.monitor])
+                self.best_epoch_ = row["epoch"]
+                if self.load_best:
+                    self.best_model_weights_ = copy.deepcopy(net.module_.state_dict())
+            else:
+                self.misses_ += 1
+            self.counted_epoch_ = row["epoch"]
+        self.resumed_ = True
