@@ -102,10 +102,20 @@ def mean_loss(criterion: torch.nn.Module, y_pred, y_true) -> torch.Tensor:
             return criterion(y_pred, y_true)
         finally:
             criterion.reduction = "none"
-    per_sample = criterion(y_pred, y_true)
-    if per_sample.dim() > 1:
-        per_sample = per_sample.flatten(1).mean(dim=1)
-    return per_sample.mean()
+    return per_sample_loss(criterion, y_pred, y_true).mean()
+
+
+def per_sample_loss(criterion: torch.nn.Module, y_pred, y_true) -> torch.Tensor:
+    """Return one loss per sample of ``criterion`` (``reduction="none"``): its elements' mean.
+
+    Examples
+    --------
+    >>> criterion = torch.nn.MSELoss(reduction="none")
+    >>> per_sample_loss(criterion, torch.zeros(2, 2), torch.tensor([[1.0, 3.0], [2.0, 2.0]]))
+    tensor([5., 4.])
+    """
+    loss = criterion(y_pred, y_true)
+    return loss.flatten(1).mean(dim=1) if loss.dim() > 1 else loss
 
 
 def _implements(callback, hook: str) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from skorch import NeuralNet
 
-from ._fast_loop import FastLoopMixin, mean_loss
+from ._fast_loop import FastLoopMixin, mean_loss, per_sample_loss
 from ._graph_step import start_static_step
 from .callbacks import EpochMetrics, TerminateOnNaN, ValidAccuracy
 from .modules import penalized_parameters, weight_penalty
@@ -81,10 +81,7 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
         if weight is None:
             loss = mean_loss(self.criterion_, y_pred, y_true)
         else:
-            per_sample = self.criterion_(y_pred, y_true)
-            if per_sample.dim() > 1:
-                per_sample = per_sample.flatten(1).mean(dim=1)
-            loss = (per_sample * weight).mean()
+            loss = (per_sample_loss(self.criterion_, y_pred, y_true) * weight).mean()
         if training and (self.l1 or self.l2):
             loss = loss + weight_penalty(self.penalized_params_, self.l1, self.l2)
         return loss

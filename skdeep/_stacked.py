@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, stack_module_state, vmap
 
+from ._fast_loop import per_sample_loss
 from ._net import CPU_PREDICT_BATCH_SIZE
 from ._stacked_members import Member, initial_lr, schedule_of
 from .callbacks import ReduceLROnPlateau
@@ -249,8 +250,7 @@ class StackedTrainer:
         return functional_call(self.skeleton, {**params, **buffers}, (x,))
 
     def _per_sample_loss(self, outputs, y):
-        loss = self.criterion(outputs, y)
-        return loss.flatten(1).mean(dim=1) if loss.dim() > 1 else loss
+        return per_sample_loss(self.criterion, outputs, y)
 
     def _member_loss(self, params, buffers, x, y, row_weight, count, l1, l2):
         outputs = self._member_outputs(params, buffers, x)
