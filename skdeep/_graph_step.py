@@ -26,7 +26,6 @@ from __future__ import annotations
 import warnings
 
 import torch
-from skorch import NeuralNet
 
 COMPILE_OPTIONS = ("auto", "cuda_graph", "none")
 
@@ -42,25 +41,21 @@ WARMUP_STEPS = 3
 CAPTURABLE_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW)
 
 
-def _grad_hook_callbacks(net) -> list[str]:
-    from ._fast_loop import _implements
-
-    return [name for name, cb in net.callbacks_ if _implements(cb, "on_grad_computed")]
-
-
 def model_reason(net) -> str | None:
     """Why ``net``'s training step cannot run on static buffers; None when it can.
 
     Everything :func:`eager_reason` checks except the parameter and the device.
     """
-    hooked = _grad_hook_callbacks(net)
+    from ._fast_loop import _implements
+
+    hooked = [name for name, cb in net.callbacks_ if _implements(cb, "on_grad_computed")]
     if hooked:
         return f"callbacks {hooked} implement on_grad_computed, which needs skorch's closure step"
-    if (
-        type(net).on_grad_computed is not NeuralNet.on_grad_computed
-        or type(net).get_train_step_accumulator is not NeuralNet.get_train_step_accumulator
-    ):
-        return f"{type(net).__name__} overrides on_grad_computed or the step accumulator"
+    if net._needs_step_closure():
+        return (
+            f"{type(net).__name__} steps through skorch's closure (it overrides "
+            "on_grad_computed or the step accumulator, or its optimizer is LBFGS)"
+        )
     if len(net._optimizers) != 1:
         return f"the net has {len(net._optimizers)} optimizers; the captured step handles one"
     optimizer = net.optimizer_
