@@ -22,6 +22,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 from ._data import BatchIterator, TensorData
+from ._input_checks import check_finite_input, reject_non_numeric_columns
 from ._net import CPU_PREDICT_BATCH_SIZE, SkdeepNet
 from ._summary import ModelSummary
 from .callbacks import LR_SCHEDULES, estimator_callbacks, restore_checkpoints, stopped_early
@@ -89,50 +90,6 @@ def seeded(seed: int, device: torch.device) -> Iterator[None]:
         yield
 
 
-def _reject_non_numeric_columns(X) -> None:
-    if isinstance(X, pd.DataFrame):
-        if X.shape[1] == 0:
-            raise ValueError(
-                f"X is a DataFrame without columns (shape {X.shape}); a network needs at least "
-                "one feature."
-            )
-        bad = [
-            str(name)
-            for name, dtype in X.dtypes.items()
-            if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
-        ]
-        if bad:
-            raise ValueError(
-                f"X has non-numeric columns {bad}; encode them first, for example with a "
-                "ColumnTransformer holding a OneHotEncoder in a Pipeline before the network."
-            )
-
-
-def _check_finite_input(X: torch.Tensor, estimator_name: str) -> None:
-    """Raise scikit-learn's ValueError when ``X`` holds NaN or infinity.
-
-    As scikit-learn does, one sum answers for almost every input; only a sum that is not finite
-    (a NaN or infinity, or an overflow) needs the element-wise test. ``torch.isfinite(X).all()``
-    alone is about 20x slower than this on a CPU.
-
-    Examples
-    --------
-    >>> _check_finite_input(torch.tensor([[1.0, float("nan")]]), "MLPClassifier")
-    Traceback (most recent call last):
-    ...
-    ValueError: Input X contains NaN. MLPClassifier does not accept missing values ...
-    """
-    if torch.isfinite(X.sum()) or bool(torch.isfinite(X).all()):
-        return
-    if torch.isnan(X).any():
-        raise ValueError(
-            f"Input X contains NaN. {estimator_name} does not accept missing values encoded "
-            "as NaN; impute them first, for example with a SimpleImputer in a Pipeline."
-        )
-    dtype = str(X.dtype).removeprefix("torch.")
-    raise ValueError(f"Input X contains infinity or a value too large for dtype('{dtype}').")
-
-
 class BaseNetwork(BaseEstimator):
     """Everything the network estimators share; subclasses define the module and targets."""
 
@@ -180,13 +137,13 @@ class BaseNetwork(BaseEstimator):
     _positive_int_tuples: tuple[str, ...] = ("hidden_layer_sizes",)
 
     def _validate_X(self, X, reset: bool, ensure_all_finite: bool = True) -> np.ndarray:
-        _reject_non_numeric_columns(X)
+        reject_non_numeric_columns(X)
         return validate_data(
             self, X, reset=reset, ensure_all_finite=ensure_all_finite, **self._array_kwargs
         )
 
     def _validate_X_y(self, X, y, reset: bool):
-        _reject_non_numeric_columns(X)
+        reject_non_numeric_columns(X)
         return validate_data(self, X, y, reset=reset, **self._array_kwargs, **self._y_validation)
 
     def _sample_shape(self) -> tuple[int, ...]:
@@ -360,7 +317,7 @@ class BaseNetwork(BaseEstimator):
         # Finiteness is checked by torch on the tensor, several times faster than numpy's.
         X = self._validate_X(X, reset=False, ensure_all_finite=False)
         X_t = self._to_module_input(X)
-        _check_finite_input(X_t, type(self).__name__)
+        check_finite_input(X_t, type(self).__name__)
         outputs = self.net_.predict_outputs(X_t, PREDICT_BATCH_SIZE)
         finite = torch.isfinite(outputs.flatten(1)).all(dim=1)
         if not finite.all():

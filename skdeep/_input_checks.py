@@ -1,0 +1,70 @@
+"""Checks of what ``X`` holds that scikit-learn's ``validate_data`` does not make, or makes slower.
+
+- :func:`reject_non_numeric_columns`: a DataFrame's text or category columns, by name, before
+  anything is converted;
+- :func:`check_finite_input`: NaN and infinity at predict time, on the tensor ``predict``
+  makes anyway, with scikit-learn's own messages.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import torch
+
+
+def reject_non_numeric_columns(X) -> None:
+    """Raise a ValueError naming the columns of a DataFrame ``X`` that are not numbers.
+
+    Anything that is not a DataFrame passes; ``validate_data`` checks it.
+
+    Examples
+    --------
+    >>> reject_non_numeric_columns(pd.DataFrame({"age": [30], "city": ["Oslo"]}))
+    Traceback (most recent call last):
+    ...
+    ValueError: X has non-numeric columns ['city']; encode them first, ...
+    """
+    if isinstance(X, pd.DataFrame):
+        if X.shape[1] == 0:
+            raise ValueError(
+                f"X is a DataFrame without columns (shape {X.shape}); a network needs at least "
+                "one feature."
+            )
+        bad = [
+            str(name)
+            for name, dtype in X.dtypes.items()
+            if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
+        ]
+        if bad:
+            raise ValueError(
+                f"X has non-numeric columns {bad}; encode them first, for example with a "
+                "ColumnTransformer holding a OneHotEncoder in a Pipeline before the network."
+            )
+
+
+def check_finite_input(X: torch.Tensor, estimator_name: str) -> None:
+    """Raise scikit-learn's ValueError when ``X`` holds NaN or infinity.
+
+    As scikit-learn does, one sum answers for almost every input; only a sum that is not finite
+    (a NaN or infinity, or an overflow) needs the element-wise test. ``torch.isfinite(X).all()``
+    alone is about 20x slower than this on a CPU.
+
+    Examples
+    --------
+    >>> check_finite_input(torch.tensor([[1.0, float("nan")]]), "MLPClassifier")
+    Traceback (most recent call last):
+    ...
+    ValueError: Input X contains NaN. MLPClassifier does not accept missing values ...
+    """
+    if torch.isfinite(X.sum()) or bool(torch.isfinite(X).all()):
+        return
+    if torch.isnan(X).any():
+        raise ValueError(
+            f"Input X contains NaN. {estimator_name} does not accept missing values encoded "
+            "as NaN; impute them first, for example with a SimpleImputer in a Pipeline."
+        )
+    dtype = str(X.dtype).removeprefix("torch.")
+    raise ValueError(f"Input X contains infinity or a value too large for dtype('{dtype}').")
+
+
+__all__ = ["check_finite_input", "reject_non_numeric_columns"]
