@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -73,34 +72,6 @@ def _padded(rows: list[torch.Tensor], device: torch.device) -> tuple[torch.Tenso
         padded[k, : len(r)] = r
     real = torch.arange(padded.shape[1], device=device)[None, :] < counts[:, None]
     return padded, real
-
-
-@dataclass
-class _EarlyStopping:
-    """One member's early stopping, by the rule of skdeep's :class:`EarlyStopping` callback.
-
-    An epoch improves when its validation loss beats the best so far by more than
-    ``min_delta``; after ``patience`` epochs in a row without improvement the member stops, and
-    ends with the weights of its best epoch.
-    """
-
-    patience: int
-    min_delta: float
-    best_loss: float = math.inf
-    best_epoch: int = 0
-    misses: int = 0
-
-    @property
-    def stopped(self) -> bool:
-        return self.misses == self.patience
-
-    def update(self, loss: float, epoch: int) -> bool:
-        """Count ``epoch``'s validation ``loss``; True when it is the best so far."""
-        if loss < self.best_loss - self.min_delta:
-            self.best_loss, self.best_epoch, self.misses = loss, epoch, 0
-            return True
-        self.misses += 1
-        return False
 
 
 def _record_epoch(history, values: dict) -> None:
@@ -367,19 +338,18 @@ class StackedTrainer:
         """Train every member for its ``max_epochs`` (or until it stops), then write it back."""
         members = self.members
         classification = members[0].estimator.net_.classification
-        stopping = [
-            _EarlyStopping(m.estimator.n_iter_no_change, m.estimator.tol)
-            if m.estimator.early_stopping
-            else None
-            for m in members
-        ]
-        best = self.weights.clone() if any(stopping) else None
+        # Each member's own EarlyStopping callback counts its epochs, as in its separate fit;
+        # the stack keeps the best weights, the callback only which epoch was best.
+        stopping = [dict(m.estimator.net_.callbacks_).get("early_stopping") for m in members]
+        for member, rule in zip(members, stopping, strict=True):
+            if rule is not None:
+                rule.on_train_begin(member.estimator.net_)
+        stopped = [False] * len(members)
+        best = self.weights.clone() if any(rule is not None for rule in stopping) else None
         for epoch in range(1, max(m.estimator.max_epochs for m in members) + 1):
             active = [
-                m.error is None
-                and epoch <= m.estimator.max_epochs
-                and not (rule is not None and rule.stopped)
-                for m, rule in zip(members, stopping, strict=True)
+                m.error is None and epoch <= m.estimator.max_epochs and not stopped[k]
+                for k, m in enumerate(members)
             ]
             if not any(active):
                 break
@@ -411,13 +381,17 @@ class StackedTrainer:
                 if isinstance(self.schedules[k], ReduceLROnPlateau):
                     self.schedules[k].on_epoch_end(member.estimator.net_)
                 if stopping[k] is not None:
-                    improved[k] = stopping[k].update(valid_loss[k], epoch)
+                    try:
+                        stopping[k].on_epoch_end(member.estimator.net_)
+                    except KeyboardInterrupt:  # how skorch's EarlyStopping ends a fit
+                        stopped[k] = True
+                    improved[k] = stopping[k].best_epoch_ == epoch
             if best is not None and any(improved):
                 keep = torch.tensor(improved, device=self.device)[:, None]
                 best = torch.where(keep, self.weights, best)
         for k, (member, rule) in enumerate(zip(members, stopping, strict=True)):
             epochs = len(member.estimator.net_.history)
-            restore = rule is not None and rule.best_epoch not in (0, epochs)
+            restore = rule is not None and rule.best_epoch_ not in (0, epochs)
             self._write_back(k, self._by_layer(best if restore else self.weights))
 
     def _write_back(self, k: int, params: dict[str, torch.Tensor]) -> None:
