@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from train_speed import load_data  # the same MNIST, or its digits stand-in
 
 from skdeep import MLPClassifier
-from skdeep.datasets import load_mnist
 from skdeep.modules import MLP
 from skdeep.search import StackedSearchCV
 
@@ -56,21 +56,6 @@ class SeededMLP(MLP):
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             super().__init__(784, 10, (128,))
-
-
-def load_data(data: str, max_samples: int) -> tuple[np.ndarray, np.ndarray, str]:
-    try:
-        X, y = load_mnist(data)
-        source = f"MNIST, first {max_samples} training images"
-    except (FileNotFoundError, OSError):
-        from sklearn.datasets import load_digits
-
-        digits = load_digits()
-        images = np.pad(np.kron(digits.images / 16.0, np.ones((3, 3))), ((0, 0), (2, 2), (2, 2)))
-        X, y = np.resize(images * 255, (max_samples, 28, 28)), np.resize(digits.target, max_samples)
-        source = "digits upscaled to 28x28 (MNIST absent): timings comparable, scores not"
-    X = (X[:max_samples].reshape(-1, 784) / np.float32(255)).astype(np.float32)
-    return X, y[:max_samples].astype(np.int64), source
 
 
 def searches(args) -> dict:
@@ -120,7 +105,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
     args.contenders = [c for c in args.contenders.split(",") if c]
-    X, y, source = load_data(args.data, args.max_samples)
+    X, y, _, _, source = load_data(Path(args.data))
+    X, y = X[: args.max_samples], y[: args.max_samples]
+    source = f"{source}, first {len(X)} training images"
     print(
         f"{source}; 64 candidates x 3 folds, {args.epochs} epochs, batch {args.batch_size}, "
         f"device {args.device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
