@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -32,14 +33,31 @@ def reject_non_numeric_columns(X) -> None:
             )
         bad = [
             str(name)
-            for name, dtype in X.dtypes.items()
-            if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
+            for name, column in X.items()
+            if not (
+                pd.api.types.is_numeric_dtype(column.dtype)
+                or pd.api.types.is_bool_dtype(column.dtype)
+                or _holds_numbers(column)
+            )
         ]
         if bad:
             raise ValueError(
                 f"X has non-numeric columns {bad}; encode them first, for example with a "
                 "ColumnTransformer holding a OneHotEncoder in a Pipeline before the network."
             )
+
+
+def _holds_numbers(column: pd.Series) -> bool:
+    """Whether a text or object column converts to numbers, as the same numpy array would."""
+    if isinstance(column.dtype, pd.CategoricalDtype) or not (
+        pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype)
+    ):
+        return False
+    try:
+        np.asarray(column, dtype=object).astype(np.float64)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def check_finite_input(X: torch.Tensor, estimator_name: str) -> None:

@@ -128,6 +128,12 @@ def _check_output_shape(module: nn.Module, sample_shape: tuple, n_outputs: int, 
         module.eval()
         with torch.no_grad():
             output = module(torch.zeros((2, *sample_shape), device=device))
+    except (RuntimeError, ValueError, TypeError, IndexError) as error:
+        raise ValueError(
+            f"The module cannot take samples of shape {sample_shape} (X.shape[1:]): "
+            f"{type(error).__name__}: {error}. Give X the shape its first layer expects, or "
+            "start the module with the layer that takes it (nn.Flatten() for flat layers)."
+        ) from None
     finally:
         module.train(was_training)
     shape = tuple(getattr(output, "shape", ()))

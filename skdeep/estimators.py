@@ -225,8 +225,19 @@ def _infer_image_shape(sample_shape: tuple[int, ...], declared) -> tuple[int, in
             f"The samples of X have shape {tuple(sample_shape)}, which holds no values; each "
             "sample must be an image of at least one pixel."
         )
+    if len(sample_shape) > 3:
+        raise ValueError(
+            f"X has {len(sample_shape) + 1} dimensions (samples of shape {tuple(sample_shape)}); "
+            "CNNClassifier takes (n, F), (n, H, W) or (n, C, H, W) arrays."
+        )
     if declared is not None:
-        shape = tuple(int(v) for v in declared)
+        entries = tuple(declared)
+        if not all(isinstance(v, Integral) and not isinstance(v, bool) for v in entries):
+            raise ValueError(
+                f"input_shape must be (height, width) or (channels, height, width) of positive "
+                f"integers, got {declared!r}."
+            )
+        shape = tuple(int(v) for v in entries)
         if len(shape) == 2:
             shape = (1, *shape)
         if len(shape) != 3 or min(shape) < 1:
@@ -238,6 +249,13 @@ def _infer_image_shape(sample_shape: tuple[int, ...], declared) -> tuple[int, in
             raise ValueError(
                 f"Each sample of X has {n_values} values (shape {sample_shape}), which cannot "
                 f"form input_shape={tuple(declared)} ({math.prod(shape)} values)."
+            )
+        if len(sample_shape) > 1 and tuple(sample_shape) not in (shape, shape[1:]):
+            # predict would refuse these samples: only flat rows are reshaped into images.
+            raise ValueError(
+                f"X has samples of shape {tuple(sample_shape)}, which is not "
+                f"input_shape={tuple(declared)}; give X as (n, {', '.join(map(str, shape))}) "
+                "images or as flat rows."
             )
         return shape
     if len(sample_shape) == 3:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 
+from skorch.callbacks import Callback
+
 from ._common import UsesEstimatorParams
 from ._schedules import BatchSizeScaling, CyclicLR, ExponentialDecay, ReduceLROnPlateau
 from ._stopping import EarlyStopping
@@ -38,6 +40,21 @@ def named_lr_schedule(name: str, learning_rate: float, validating: bool):
     )
 
 
+def _is_callback(value) -> bool:
+    return isinstance(value, Callback) or (isinstance(value, type) and issubclass(value, Callback))
+
+
+def _check_callbacks(callbacks) -> None:
+    """Refuse entries of ``callbacks`` that are not skorch callbacks, before any training."""
+    for index, item in enumerate(callbacks or []):
+        named = isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
+        if not (_is_callback(item[1]) if named else _is_callback(item)):
+            raise TypeError(
+                f"callbacks[{index}] is of type {type(item).__name__}, not a skorch callback; "
+                "callbacks takes skorch Callback instances (or (name, callback) pairs)."
+            )
+
+
 def estimator_callbacks(estimator) -> list:
     """The skorch callbacks of one fit of ``estimator``: its parameters' and copies of its own.
 
@@ -53,6 +70,7 @@ def estimator_callbacks(estimator) -> list:
             "early_stopping=True stops on the validation loss, but validation_fraction=0 holds "
             "no validation data out; set validation_fraction > 0 (for example 0.1)."
         )
+    _check_callbacks(estimator.callbacks)
     learning_rate = estimator.learning_rate
     callbacks: list = []
     if estimator.batch_size_scaling is not None:
