@@ -174,18 +174,35 @@ class EpochMetrics(ParamsRepr, Callback):
 
 
 class TrainingDivergedError(FloatingPointError):
-    """The training loss became NaN or infinite: the fit cannot go on."""
+    """The fit diverged: its loss or weights stopped being finite, or its loss exploded."""
 
 
 class TerminateOnNaN(Callback):
-    """Stop the fit with :class:`TrainingDivergedError` once the training loss is NaN or inf.
+    """Stop a diverging fit with :class:`TrainingDivergedError`.
 
-    Always on in skdeep's estimators. When skorch has already brought a batch's loss to the host
-    (it records each batch's ``train_loss``), the check is free and the fit stops at that batch;
-    otherwise the losses are summed on the device and checked once, at the end of the epoch,
-    before any later callback (a checkpoint, say) sees the epoch. Either way no further epoch
-    runs, and the error names the epoch and suggests a lower learning rate. Inside a search with
-    ``error_score=np.nan`` the candidate is recorded as failed and the search goes on.
+    Always on in skdeep's estimators. The fit stops when
+
+    - the training loss becomes NaN or infinite. When skorch has already brought a batch's loss
+      to the host (it records each batch's ``train_loss``), the check is free and the fit stops
+      at that batch; otherwise the losses are summed on the device and checked once, at the end
+      of the epoch;
+    - an epoch's training loss exceeds ``max_loss_growth`` times the loss the fit started from:
+      the first batch's loss at the initial weights (for a resumed or loaded fit, its first
+      epoch's). For a classifier the starting point is at least ``ln(n_classes)``, the loss of
+      predicting every class alike. A cross-entropy that large means the network predicts
+      wrong classes with near certainty: its weights have blown up, and it no longer learns
+      (plain SGD with ``learning_rate=1e3`` on raw pixels reaches 1e18 in epoch 1);
+    - a weight stops being finite (checked at the end of each epoch, one read-back).
+
+    The checks run before any later callback (a checkpoint, say) sees the epoch, so no further
+    epoch runs and nothing diverged is saved; the error names the epoch and suggests a lower
+    learning rate. Inside a search the candidate fails (scikit-learn's ``error_score``) and the
+    search goes on.
+
+    Parameters
+    ----------
+    max_loss_growth : float > 1, default=100.0
+        How many times its starting loss an epoch's training loss may reach.
 
     Examples
     --------
@@ -197,37 +214,80 @@ class TerminateOnNaN(Callback):
     >>> try:
     ...     reg.fit(X, X.ravel() ** 3)
     ... except TrainingDivergedError as error:
-    ...     print(str(error).split(" in epoch")[0])
-    Training diverged: the training loss became inf
+    ...     print(str(error).split(" to ")[0])
+    Training diverged: the training loss grew
     """
+
+    def __init__(self, max_loss_growth: float = 100.0) -> None:
+        self.max_loss_growth = max_loss_growth
+
+    def initialize(self):
+        self.start_loss_ = None
+        return self
 
     def on_epoch_begin(self, net, **kwargs) -> None:
         self.loss_sum_ = None
+        self.n_batches_ = 0
 
-    def on_batch_end(self, net, training=False, loss=None, **kwargs) -> None:
+    def on_batch_end(self, net, training=False, loss=None, y_pred=None, **kwargs) -> None:
         if not training:
             return
         recorded = net.history[-1]["batches"][-1].get("train_loss")
+        if getattr(self, "start_loss_", None) is None:
+            self.start_loss_ = self._start_loss(net, recorded, loss, y_pred)
+        self.n_batches_ += 1
         if isinstance(recorded, float):
             if not math.isfinite(recorded):
-                self._stop(net, recorded, batch=len(net.history[-1]["batches"]))
+                self._stop(
+                    net, f"the training loss became {recorded}", len(net.history[-1]["batches"])
+                )
         elif loss is not None:
             loss = loss.detach()
             self.loss_sum_ = loss.clone() if self.loss_sum_ is None else self.loss_sum_ + loss
 
+    @staticmethod
+    def _start_loss(net, recorded, loss, y_pred) -> float:
+        # Read once per fit: the first epoch of a resumed or loaded fit, else this first batch.
+        first = net.history[0].get("train_loss") if len(net.history) > 1 else None
+        if not isinstance(first, float):
+            first = recorded if isinstance(recorded, float) else float(loss)
+        if getattr(net, "classification", False) and y_pred is not None and y_pred.ndim == 2:
+            first = max(first, math.log(y_pred.shape[1]))
+        return first
+
     def on_epoch_end(self, net, **kwargs) -> None:
+        epoch_loss = net.history[-1].get("train_loss")
         if self.loss_sum_ is not None:
             total = float(self.loss_sum_)
             if not math.isfinite(total):
-                self._stop(net, total)
+                self._stop(net, f"the training loss became {total}")
+            if not isinstance(epoch_loss, float):
+                epoch_loss = total / max(self.n_batches_, 1)
+        start = getattr(self, "start_loss_", None)
+        if (
+            isinstance(epoch_loss, float)
+            and start is not None
+            and math.isfinite(start)
+            and start > 0
+            and epoch_loss > self.max_loss_growth * start
+        ):
+            self._stop(
+                net,
+                f"the training loss grew to {epoch_loss:.3g}, more than "
+                f"{self.max_loss_growth:g} times the {start:.3g} it started from,",
+            )
+        module = getattr(net, "module_", None)
+        params = [] if module is None else [p for p in module.parameters() if p.numel()]
+        if params and not bool(torch.stack(torch._foreach_norm(params, math.inf)).isfinite().all()):
+            self._stop(net, "the weights became NaN or infinite")
 
     @staticmethod
-    def _stop(net, value: float, batch: int | None = None) -> None:
+    def _stop(net, what: str, batch: int | None = None) -> None:
         epoch = net.history[-1]["epoch"]
         where = f"epoch {epoch}" + ("" if batch is None else f" (batch {batch})")
         lr = current_lr(net)
         raise TrainingDivergedError(
-            f"Training diverged: the training loss became {value} in {where}. Lower the "
+            f"Training diverged: {what} in {where}. Lower the "
             f"learning_rate (it is {lr:g}; try {lr / 10:g}), and standardise X (for example "
             "with a StandardScaler in a Pipeline) if it is not."
         )
