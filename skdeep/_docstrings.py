@@ -88,9 +88,10 @@ FITTED_ATTRIBUTES_DOC = """\
     net_ : skorch.NeuralNet
         The trained skorch net; ``net_.module_`` is the torch module.
     history_ : skorch.History
-        One record per epoch: ``train_loss``, ``valid_loss`` (and ``valid_acc`` for
-        classifiers) when validating, ``dur`` and ``epoch_time`` (seconds), ``lr``,
-        ``peak_rss_mb``, ``peak_cuda_mb`` (on GPU) and ``grad_norm_<layer>``
+        One record per epoch: ``train_loss`` (and ``train_acc`` for classifiers: the running
+        accuracy of the epoch's training batches), ``valid_loss`` (and ``valid_acc``) when
+        validating, ``dur`` and ``epoch_time`` (seconds), ``lr``, ``peak_rss_mb`` (the fit's
+        own peak), ``peak_cuda_mb`` (on GPU) and ``grad_norm_<layer>``
         (:class:`skdeep.callbacks.EpochMetrics`). See :meth:`history_frame` and
         :meth:`plot_history`.
     n_iter_ : int

@@ -26,6 +26,7 @@ from __future__ import annotations
 import warnings
 
 import torch
+from skorch.callbacks import EpochScoring
 
 COMPILE_OPTIONS = ("auto", "cuda_graph", "none")
 
@@ -55,6 +56,17 @@ def model_reason(net) -> str | None:
         return (
             f"{type(net).__name__} steps through skorch's closure (it overrides "
             "on_grad_computed or the step accumulator, or its optimizer is LBFGS)"
+        )
+    keeping = [
+        name
+        for name, cb in net.callbacks_
+        if isinstance(cb, EpochScoring) and cb.on_train and cb.use_caching
+    ]
+    if keeping and net.use_caching is not False:
+        # The captured step writes every batch's outputs into the same tensor.
+        return (
+            f"callbacks {keeping} keep the training batches' outputs until the epoch ends "
+            "(EpochScoring(on_train=True))"
         )
     if len(net._optimizers) != 1:
         return f"the net has {len(net._optimizers)} optimizers; the captured step handles one"

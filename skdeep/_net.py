@@ -1,19 +1,41 @@
 """The skorch net that trains skdeep's modules: skorch runs the loop, this adds what it lacks.
 
-It adds to :class:`skorch.NeuralNet`: sample weights and L1/L2 weight penalties in the loss, a
-validation accuracy for classifiers, ``partial_fit`` for a given number of epochs, and on a GPU
-the training step captured in a CUDA graph (:mod:`skdeep._graph_step`).
+It adds to :class:`skorch.NeuralNet`: sample weights and L1/L2 weight penalties in the loss,
+training and validation accuracies for classifiers (and ``predict`` returning class indices, so
+that skorch's ``EpochScoring`` and ``BatchScoring`` can score them), ``partial_fit`` for a given
+number of epochs, and on a GPU the training step captured in a CUDA graph
+(:mod:`skdeep._graph_step`).
 """
 
 from __future__ import annotations
 
+from functools import partial
+
+import numpy as np
 import torch
 from skorch import NeuralNet
+from skorch.callbacks.scoring import ScoringBase
+from skorch.utils import to_numpy
 
 from ._fast_loop import FastLoopMixin, mean_loss, per_sample_loss
 from ._graph_step import start_static_step
-from .callbacks import EpochMetrics, TerminateOnNaN, ValidAccuracy
+from .callbacks import EpochMetrics, TerminateOnNaN, TrainAccuracy, ValidAccuracy
 from .modules import penalized_parameters, weight_penalty
+
+
+def targets_to_numpy(y) -> np.ndarray:
+    """A batch's targets as numpy, without the sample weights a weighted batch carries.
+
+    The ``target_extractor`` skdeep gives skorch's scoring callbacks that have skorch's
+    default.
+
+    Examples
+    --------
+    >>> targets_to_numpy((torch.tensor([0, 1]), torch.tensor([1.0, 2.0])))
+    array([0, 1])
+    """
+    return to_numpy(y[0] if isinstance(y, tuple) else y)
+
 
 # Samples per forward pass when predicting or validating on a CPU: batches whose activations
 # stay in the cache run faster than one large pass (measured: about 2x for LeNet-5, see
@@ -34,7 +56,10 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
         Penalties ``l1 * sum|w| + l2 / 2 * sum w**2`` on weights (not biases), added to the
         training loss.
     classification : bool, default=False
-        Record ``valid_acc`` in the history.
+        Record ``train_acc`` and ``valid_acc`` in the history; ``predict_proba`` returns
+        probabilities (softmax, or sigmoid for a multilabel ``BCEWithLogitsLoss``) and
+        ``predict`` the encoded classes (indices, or the 0/1 indicator matrix), which is what
+        skorch's scoring callbacks compare with the encoded targets.
     graph_step : {"auto", "cuda_graph", "none"}, default="auto"
         Whether the training step is captured in a CUDA graph and replayed per batch
         (:mod:`skdeep._graph_step`; the estimators' ``compile``); ``train_step_mode_`` and
@@ -63,10 +88,19 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
         # Before print_log, so that the printed table shows them; being defaults, they run
         # before the user's callbacks, so that a diverged epoch never reaches a checkpoint.
         if self.classification:
+            callbacks.insert(-1, ("train_acc", TrainAccuracy()))
             callbacks.insert(-1, ("valid_acc", ValidAccuracy()))
         callbacks.insert(-1, ("epoch_metrics", EpochMetrics()))
         callbacks.insert(-1, ("terminate_on_nan", TerminateOnNaN()))
         return callbacks
+
+    def initialize_callbacks(self):
+        super().initialize_callbacks()
+        for _, callback in self.callbacks_:
+            # With sample weights a batch's target is (y, weight); skorch's scorers need y.
+            if isinstance(callback, ScoringBase) and callback.target_extractor is to_numpy:
+                callback.target_extractor = targets_to_numpy
+        return self
 
     def initialize_module(self):
         super().initialize_module()
@@ -112,6 +146,23 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
             if step is not None:
                 return step
         return super().train_step(batch, **fit_params)
+
+    @property
+    def multilabel(self) -> bool:
+        """Whether the net classifies multilabel indicator targets (a sigmoid per output)."""
+        return isinstance(getattr(self, "criterion_", None), torch.nn.BCEWithLogitsLoss)
+
+    def _get_predict_nonlinearity(self):
+        if not self.classification or self.predict_nonlinearity != "auto":
+            return super()._get_predict_nonlinearity()
+        return torch.sigmoid if self.multilabel else partial(torch.softmax, dim=-1)
+
+    def predict(self, X):
+        """The encoded classes: indices, or for multilabel targets the 0/1 indicator matrix."""
+        if not self.classification:
+            return super().predict(X)
+        proba = self.predict_proba(X)
+        return (proba > 0.5).astype(np.int64) if self.multilabel else proba.argmax(axis=1)
 
     def predict_outputs(self, X: torch.Tensor, batch_size: int) -> torch.Tensor:
         """Return the module's raw outputs for ``X``, computed in large batches in eval mode.

@@ -27,7 +27,7 @@ from torch.func import functional_call, grad, stack_module_state, vmap
 from ._fast_loop import per_sample_loss
 from ._net import CPU_PREDICT_BATCH_SIZE
 from ._stacked_members import Member, initial_lr, schedule_of
-from .callbacks import ReduceLROnPlateau
+from .callbacks import ReduceLROnPlateau, correct_predictions
 from .modules import penalized_parameters
 
 
@@ -150,6 +150,7 @@ class StackedTrainer:
         self.device = torch.device(first.net_.device)
         self.batch_size = first.batch_size
         self.criterion = first.net_.criterion_
+        self.classification = first.net_.classification
         modules = [m.estimator.net_.module_ for m in members]
         self.skeleton, dropout_paths = _functional_module(modules[0])
         self.skeleton.train()
@@ -230,7 +231,8 @@ class StackedTrainer:
             for name in self.penalized:
                 w = params[name]
                 loss = loss + l1 * w.abs().sum() + (l2 / 2) * w.pow(2).sum()
-        return loss, loss.detach()
+        hits = correct_predictions(outputs.detach(), y) if self.classification else y[:0]
+        return loss, (loss.detach(), hits)
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -264,7 +266,11 @@ class StackedTrainer:
         return [schedule.lr_at(start + s, lr0) for s in range(total_steps)]
 
     def _train_epoch(self, epoch: int, active: list[bool]):
-        """One epoch of every active member; returns its train losses, steps and first rates."""
+        """One epoch of every active member.
+
+        Returns each member's training loss and running accuracy (None for regressors), its
+        steps and its first rate.
+        """
         K, size = len(self.members), self.batch_size
         orders = []
         for k, member in enumerate(self.members):
@@ -282,10 +288,11 @@ class StackedTrainer:
         total_steps = max(n_steps)
         rates = [self._learning_rates(k, epoch, n_steps[k], total_steps) for k in range(K)]
         loss_sum = torch.zeros(K, device=self.device)
+        correct = torch.zeros(K, device=self.device)
         for step in range(total_steps):
             x, y, row_weight, real = self._batch(rows, real_rows, step * size, (step + 1) * size)
             count = real.sum(dim=1)
-            grads, loss = self._step(
+            grads, (loss, hits) = self._step(
                 self.params, self.buffers, x, y, row_weight, count.clamp_min(1), self.l1, self.l2
             )
             self.optimizer.step(
@@ -294,10 +301,14 @@ class StackedTrainer:
                 rates=[member_rates[step] for member_rates in rates],
             )
             loss_sum += torch.where(count > 0, loss * count, 0.0)
+            if self.classification:
+                correct += (hits & real).sum(dim=1)
         for k in range(K):
             self.steps_done[k] += n_steps[k]
         first_rates = [member_rates[0] for member_rates in rates]
-        return (loss_sum / counts.clamp_min(1)).tolist(), n_steps, first_rates
+        losses = (loss_sum / counts.clamp_min(1)).tolist()
+        accuracies = (correct / counts.clamp_min(1)).tolist() if self.classification else None
+        return losses, accuracies, n_steps, first_rates
 
     @torch.no_grad()
     def _validate(self, classification: bool) -> tuple[list, list]:
@@ -323,7 +334,7 @@ class StackedTrainer:
                 outputs = self._forward(self.params, self.buffers, x)
                 loss_sum += (vmap(self._per_sample_loss)(outputs, y) * row_weight).sum(dim=1)
                 if classification:
-                    correct += ((outputs.argmax(dim=2) == y) & real).sum(dim=1)
+                    correct += (correct_predictions(outputs, y) & real).sum(dim=1)
         finally:
             self.skeleton.train()
         losses = (loss_sum / counts.clamp_min(1)).tolist()
@@ -354,7 +365,7 @@ class StackedTrainer:
             if not any(active):
                 break
             began = time.perf_counter()
-            train_loss, n_steps, lrs = self._train_epoch(epoch, active)
+            train_loss, train_acc, n_steps, lrs = self._train_epoch(epoch, active)
             valid_loss, valid_acc = self._validate(classification)
             share = (time.perf_counter() - began) / sum(active)
             improved = [False] * len(members)
@@ -363,6 +374,7 @@ class StackedTrainer:
                     continue
                 record = {
                     "train_loss": train_loss[k],
+                    "train_acc": None if train_acc is None else train_acc[k],
                     "train_batch_count": n_steps[k],
                     "valid_loss": valid_loss[k],
                     "valid_acc": valid_acc[k],

@@ -4,7 +4,6 @@ import copy
 import math
 import os
 import pickle
-import resource
 import sys
 import warnings
 
@@ -34,6 +33,7 @@ from skdeep.callbacks import (
     TerminateOnNaN,
     TrainingDivergedError,
     lower_is_better_for,
+    peak_rss_mb,
 )
 from skdeep.plotting import plot_history
 
@@ -404,6 +404,95 @@ def test_direction_of_monitors_is_read_from_names():
 # -- always on: epoch metrics and divergence ---------------------------------------------------
 
 
+class TrainingBatchHits(Callback):
+    """Record each training batch's correct predictions and size, from its own outputs."""
+
+    def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
+        if training:
+            y_true = batch[1][0] if isinstance(batch[1], tuple) else batch[1]
+            hits = int((y_pred.argmax(dim=1) == y_true).sum())
+            net.history.record_batch("hits", hits)
+            net.history.record_batch("size", len(y_true))
+
+
+@pytest.mark.parametrize("class_weight", [None, "balanced"])
+def test_train_acc_is_the_running_accuracy_of_the_training_batches(data, class_weight):
+    X, y = data  # 108 training rows in batches of 20: the last batch holds 8
+    clf = MLPClassifier(
+        **FAST,
+        max_epochs=3,
+        batch_size=20,
+        dropout=0.5,
+        class_weight=class_weight,
+        callbacks=[TrainingBatchHits()],
+    ).fit(X, y)
+    batch_means = []
+    for epoch in clf.history_:
+        hits = [b["hits"] for b in epoch["batches"] if "hits" in b]
+        sizes = [b["size"] for b in epoch["batches"] if "size" in b]
+        assert sizes[-1] == 8 and sum(sizes) == 108
+        assert epoch["train_acc"] == pytest.approx(sum(hits) / sum(sizes), abs=1e-12)
+        batch_means.append(np.mean(np.divide(hits, sizes)))
+    # Weighted by batch size: not the mean of the batches' accuracies.
+    assert clf.history_[:, "train_acc"] != pytest.approx(batch_means, abs=1e-9)
+
+
+def test_train_acc_is_not_a_second_pass_over_the_training_rows(data):
+    X, y = data
+    clf = MLPClassifier(**FAST, max_epochs=1, validation_fraction=0).fit(X, y)
+    # With the weights at the end of the epoch, a second pass scores otherwise.
+    assert clf.history_[-1, "train_acc"] != pytest.approx(clf.score(X, y), abs=1e-6)
+
+
+@pytest.mark.parametrize("class_weight", [None, "balanced"])
+def test_skorch_training_scorers_work_on_skdeep_nets(data, class_weight):
+    from skorch.callbacks import BatchScoring, EpochScoring
+
+    X, y = data
+    clf = MLPClassifier(
+        **FAST,
+        max_epochs=2,
+        class_weight=class_weight,
+        callbacks=[
+            EpochScoring("accuracy", on_train=True, lower_is_better=False, name="epoch_acc"),
+            BatchScoring("accuracy", on_train=True, lower_is_better=False, name="batch_acc"),
+            EpochScoring("accuracy", lower_is_better=False, name="skorch_valid_acc"),
+        ],
+    ).fit(X, y)
+    frame = clf.history_frame()
+    np.testing.assert_allclose(frame["epoch_acc"], frame["train_acc"], atol=1e-12)
+    np.testing.assert_allclose(frame["batch_acc"], frame["train_acc"], atol=1e-12)
+    np.testing.assert_allclose(frame["skorch_valid_acc"], frame["valid_acc"], atol=1e-12)
+
+
+def test_a_regressor_records_no_accuracy():
+    X, y = diverging_regression()
+    reg = MLPRegressor(**FAST, max_epochs=1).fit(X, np.zeros(len(X)))
+    assert not {"train_acc", "valid_acc"} & set(reg.history_frame().columns)
+
+
+class AllocateOnce(Callback):
+    """Hold ``megabytes`` of touched memory during the first epoch of the fit."""
+
+    def __init__(self, megabytes):
+        self.megabytes = megabytes
+
+    def on_epoch_begin(self, net, **kwargs):
+        if len(net.history) == 1:
+            block = np.ones(self.megabytes * 2**20, dtype=np.uint8)
+            del block
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the peak is reset on Linux")
+def test_peak_rss_is_the_fits_own_after_a_larger_fit(data):
+    X, y = data
+    large = MLPClassifier(**FAST, max_epochs=1, callbacks=[AllocateOnce(400)]).fit(X, y)
+    small = MLPClassifier(**FAST, max_epochs=1).fit(X, y)
+    large_peak, small_peak = large.history_[-1, "peak_rss_mb"], small.history_[-1, "peak_rss_mb"]
+    assert large_peak - small_peak > 300
+    assert dict(large.net_.callbacks_)["epoch_metrics"].rss_reset_
+
+
 def test_epoch_metrics_columns(data):
     X, y = data
     clf = MLPClassifier(hidden_layer_sizes=(8, 8), device="cpu", max_epochs=2).fit(X, y)
@@ -415,10 +504,9 @@ def test_epoch_metrics_columns(data):
     ]
     assert (frame["epoch_time"] > 0).all() and (frame["epoch_time"] < 60).all()
     assert (frame["lr"] == 0.001).all()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (
-        2**20 if sys.platform == "darwin" else 2**10
-    )
-    assert 0 < frame["peak_rss_mb"].iloc[-1] <= peak
+    # The high-water mark since the fit's reset can only have grown since its last epoch.
+    assert 0 < frame["peak_rss_mb"].iloc[-1] <= peak_rss_mb()
+    assert frame["peak_rss_mb"].is_monotonic_increasing
     assert "peak_cuda_mb" not in frame.columns  # on the CPU
 
 
@@ -707,6 +795,10 @@ def test_plot_history_draws_training_and_validation_curves(data, tmp_path):
         loss_axes.get_lines()[1].get_ydata(), pipe[-1].history_[:, "valid_loss"]
     )
     np.testing.assert_array_equal(acc_axes.get_lines()[0].get_xdata(), [1, 2, 3, 4])
+    assert [line.get_label() for line in acc_axes.get_lines()] == ["training", "validation"]
+    np.testing.assert_allclose(
+        acc_axes.get_lines()[0].get_ydata(), pipe[-1].history_[:, "train_acc"]
+    )
     figure.savefig(tmp_path / "history.png")
     assert (tmp_path / "history.png").stat().st_size > 1000
 

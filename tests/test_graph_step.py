@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EpochScoring
 
 from skdeep import MLPClassifier, MLPRegressor, _graph_step
 from skdeep.callbacks import ExponentialDecay
@@ -81,6 +81,7 @@ def test_static_step_trains_exactly_as_the_eager_loop(data, static_on_cpu, param
     assert static.net_.static_batches_ == full_per_epoch * FAST["max_epochs"] < n_batches
     _assert_same_weights(eager, static)
     assert static.history_[:, "train_loss"] == eager.history_[:, "train_loss"]
+    assert static.history_[:, "train_acc"] == eager.history_[:, "train_acc"]
     assert static.history_[:, "lr"] == eager.history_[:, "lr"]
 
 
@@ -166,6 +167,10 @@ class GradHook(Callback):
         ({"optimizer": "sgd"}, "the optimizer is SGD"),
         ({"optimizer": "rmsprop"}, "the optimizer is RMSprop (not fused)"),
         ({"callbacks": [GradHook()]}, "implement on_grad_computed"),
+        (
+            {"callbacks": [EpochScoring("accuracy", on_train=True, name="acc")]},
+            "keep the training batches' outputs",
+        ),
     ],
 )
 def test_model_reasons(data, params, reason):

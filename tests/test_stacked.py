@@ -53,7 +53,7 @@ def test_each_member_ends_its_first_epoch_with_the_weights_of_its_separate_fit(d
     for setting, member in zip(settings, members, strict=True):
         alone = MLPClassifier(**BASE, **setting).fit(X, y)
         assert _max_weight_difference(alone, member.estimator) < 1e-5
-        for column in ("train_loss", "valid_loss", "valid_acc", "lr"):
+        for column in ("train_loss", "train_acc", "valid_loss", "valid_acc", "lr"):
             assert member.estimator.history_[-1, column] == pytest.approx(
                 alone.history_[-1, column], rel=1e-5
             )

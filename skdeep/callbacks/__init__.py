@@ -2,20 +2,32 @@
 
 Each is a skorch :class:`~skorch.callbacks.Callback` with one behaviour, usable in any skorch
 net and in an estimator's ``callbacks``; most are also switched on by estimator parameters
-(``early_stopping``, ``lr_schedule``, ``batch_size_scaling``). ``ValidAccuracy``,
-``EpochMetrics`` and ``TerminateOnNaN`` run in every skdeep fit. See ``docs/callbacks.md``.
+(``early_stopping``, ``lr_schedule``, ``batch_size_scaling``). ``TrainAccuracy`` and
+``ValidAccuracy`` (classifiers), ``EpochMetrics`` and ``TerminateOnNaN`` run in every skdeep
+fit. See ``docs/callbacks.md``.
 """
 
 from ._checkpoint import Checkpoint, model_fingerprint, restore_checkpoints, stopped_early
 from ._common import lower_is_better_for
 from ._from_params import LR_SCHEDULES, estimator_callbacks, named_lr_schedule
-from ._metrics import EpochMetrics, TerminateOnNaN, TrainingDivergedError, ValidAccuracy
+from ._metrics import (
+    BatchAccuracy,
+    EpochMetrics,
+    TerminateOnNaN,
+    TrainAccuracy,
+    TrainingDivergedError,
+    ValidAccuracy,
+    correct_predictions,
+    peak_rss_mb,
+    reset_peak_rss,
+)
 from ._schedules import BatchSizeScaling, CyclicLR, ExponentialDecay, ReduceLROnPlateau
 from ._stopping import EarlyStopping
 from ._tensorboard import TensorBoard, tensorboard_tag
 
 __all__ = [
     "LR_SCHEDULES",
+    "BatchAccuracy",
     "BatchSizeScaling",
     "Checkpoint",
     "CyclicLR",
@@ -25,12 +37,16 @@ __all__ = [
     "ReduceLROnPlateau",
     "TensorBoard",
     "TerminateOnNaN",
+    "TrainAccuracy",
     "TrainingDivergedError",
     "ValidAccuracy",
+    "correct_predictions",
     "estimator_callbacks",
     "lower_is_better_for",
     "model_fingerprint",
     "named_lr_schedule",
+    "peak_rss_mb",
+    "reset_peak_rss",
     "restore_checkpoints",
     "stopped_early",
     "tensorboard_tag",

@@ -1,4 +1,4 @@
-"""The callbacks every skdeep fit runs: validation accuracy, epoch metrics, divergence guard.
+"""The callbacks every skdeep fit runs: accuracies, epoch metrics, divergence guard.
 
 They run once per batch, so each keeps its per-batch work to a few tensor operations on the
 fit's device and reads results back to the host once per epoch.
@@ -17,11 +17,85 @@ from skorch.callbacks import Callback
 from ._common import ParamsRepr, current_lr
 
 
-class ValidAccuracy(Callback):
-    """Record the accuracy on the validation split as ``valid_acc`` in the history.
+def correct_predictions(outputs: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+    """Whether each sample's prediction from the module's ``outputs`` is right, as booleans.
 
-    Counted from the outputs the validation step already computed: no extra prediction pass.
-    Skipped in epochs without validation data.
+    Class indices ``y_true`` (integers) are compared with the arg-max of the logits; a
+    multilabel indicator matrix (floats, one column per label) with the logits' signs, a
+    sample being right when all its labels are (scikit-learn's subset accuracy). Works under
+    :func:`torch.func.vmap`.
+
+    Examples
+    --------
+    >>> correct_predictions(torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 0]))
+    tensor([ True, False])
+    >>> correct_predictions(torch.tensor([[2.0, -1.0]]), torch.tensor([[1.0, 0.0]]))
+    tensor([True])
+    """
+    if y_true.is_floating_point():
+        return ((outputs > 0) == (y_true > 0.5)).all(dim=-1)
+    return outputs.argmax(dim=-1) == y_true
+
+
+class BatchAccuracy(Callback):
+    """Record the accuracy of the batches' own outputs of each epoch in the history.
+
+    Counted from the outputs the training (``on_train=True``) or validation step already
+    computed: no extra prediction pass. On the training side this is the running accuracy
+    Keras reports: each batch's outputs come from the weights of that step, before its update,
+    with dropout active; batches count by their size. The counts stay on the fit's device and
+    are read back once per epoch. Skipped in epochs without such batches.
+
+    Parameters
+    ----------
+    on_train : bool, default=False
+        Count the training batches (recorded as ``train_acc``) rather than the validation
+        batches (``valid_acc``).
+    """
+
+    def __init__(self, on_train: bool = False) -> None:
+        self.on_train = on_train
+
+    @property
+    def column(self) -> str:
+        return "train_acc" if self.on_train else "valid_acc"
+
+    def on_epoch_begin(self, net, **kwargs) -> None:
+        self.correct_ = None
+        self.count_ = 0
+
+    def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs) -> None:
+        if training != self.on_train:
+            return
+        y_true = batch[1][0] if isinstance(batch[1], tuple) else batch[1]
+        correct = correct_predictions(y_pred.detach(), y_true).sum()
+        self.correct_ = correct if self.correct_ is None else self.correct_ + correct
+        self.count_ += len(y_true)
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        if self.count_:
+            net.history.record(self.column, float(self.correct_) / self.count_)
+        self.correct_ = None
+
+
+class TrainAccuracy(BatchAccuracy):
+    """Record ``train_acc``: the running accuracy of the epoch's training batches.
+
+    Examples
+    --------
+    >>> from skdeep import MLPClassifier
+    >>> X, y = [[0.0], [1.0]] * 10, [0, 1] * 10
+    >>> clf = MLPClassifier(max_epochs=2, device="cpu").fit(X, y)
+    >>> 0.0 <= clf.history_[-1, "train_acc"] <= 1.0
+    True
+    """
+
+    def __init__(self) -> None:
+        super().__init__(on_train=True)
+
+
+class ValidAccuracy(BatchAccuracy):
+    """Record the accuracy on the validation split as ``valid_acc`` in the history.
 
     Examples
     --------
@@ -32,24 +106,47 @@ class ValidAccuracy(Callback):
     True
     """
 
-    def on_epoch_begin(self, net, **kwargs) -> None:
-        self.correct_ = None
-        self.count_ = 0
-
-    def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs) -> None:
-        if training:
-            return
-        y_true = batch[1][0] if isinstance(batch[1], tuple) else batch[1]
-        correct = (y_pred.argmax(dim=1) == y_true).sum()
-        self.correct_ = correct if self.correct_ is None else self.correct_ + correct
-        self.count_ += len(y_true)
-
-    def on_epoch_end(self, net, **kwargs) -> None:
-        if self.count_:
-            net.history.record("valid_acc", float(self.correct_) / self.count_)
+    def __init__(self) -> None:
+        super().__init__(on_train=False)
 
 
-def _peak_rss_mb() -> float | None:
+_CLEAR_REFS = "/proc/self/clear_refs"
+_STATUS = "/proc/self/status"
+
+
+def reset_peak_rss() -> bool:
+    """Reset the process's peak resident memory to its current size; whether that was possible.
+
+    Linux only: writing ``5`` to ``/proc/self/clear_refs`` resets the high-water mark that
+    ``VmHWM`` in ``/proc/self/status`` reports. Elsewhere (or where ``/proc`` is read-only)
+    the peak stays the process's since it started.
+    """
+    try:
+        with open(_CLEAR_REFS, "w") as file:
+            file.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss_mb() -> float | None:
+    """The peak resident memory of the process since it started or :func:`reset_peak_rss`, MiB.
+
+    ``VmHWM`` from ``/proc/self/status`` on Linux; ``getrusage`` elsewhere (which no reset
+    reaches); None on Windows.
+
+    Examples
+    --------
+    >>> peak_rss_mb() > 0
+    True
+    """
+    try:
+        with open(_STATUS) as file:
+            for line in file:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**10  # kB
+    except OSError:
+        pass
     try:
         import resource
     except ImportError:  # Windows
@@ -66,7 +163,10 @@ class EpochMetrics(ParamsRepr, Callback):
 
     - ``epoch_time``: wall-clock seconds of the epoch, including waiting for the GPU;
     - ``lr``: the learning rate of the epoch's first optimizer step (first param group);
-    - ``peak_rss_mb``: the peak resident memory of the process so far, in MiB;
+    - ``peak_rss_mb``: the peak resident memory of the process during this training so far,
+      in MiB (on Linux the process's peak is reset when the training begins, so that a fit
+      after a larger one reports its own peak; elsewhere it is the process's peak since it
+      started; ``rss_reset_`` says which);
     - ``peak_cuda_mb``: on a CUDA device, the peak memory allocated by torch during the epoch;
     - ``grad_norm_<layer>``, one per layer with trainable parameters (``<layer>`` as in
       ``module.named_modules()``): the root mean square, over ``grad_norm_samples`` evenly
@@ -102,6 +202,8 @@ class EpochMetrics(ParamsRepr, Callback):
         self.cuda_device_ = (
             torch.device(net.device) if torch.device(net.device).type == "cuda" else None
         )
+        # The data and the network are resident by now, so they count in the fit's peak.
+        self.rss_reset_ = reset_peak_rss()
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs) -> None:
         self.start_ = time.perf_counter()
@@ -158,7 +260,7 @@ class EpochMetrics(ParamsRepr, Callback):
             torch.cuda.synchronize(self.cuda_device_)
         history.record("epoch_time", time.perf_counter() - self.start_)
         history.record("lr", float(self.lr_) if self.lr_ is not None else current_lr(net))
-        rss = _peak_rss_mb()
+        rss = peak_rss_mb()
         if rss is not None:
             history.record("peak_rss_mb", rss)
         if self.cuda_device_ is not None:
