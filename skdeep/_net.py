@@ -19,7 +19,7 @@ from skorch.utils import to_numpy
 
 from ._fast_loop import FastLoopMixin, mean_loss, per_sample_loss
 from ._graph_step import start_static_step
-from .callbacks import EpochMetrics, TerminateOnNaN, TrainAccuracy, ValidAccuracy
+from .callbacks import EpochLog, EpochMetrics, TerminateOnNaN, TrainAccuracy, ValidAccuracy
 from .modules import penalized_parameters, weight_penalty
 
 
@@ -84,7 +84,11 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
 
     @property
     def _default_callbacks(self):
-        callbacks = list(super()._default_callbacks)
+        # skorch's PrintLog, last, becomes the Keras-like log of verbose=1 (its table at 2).
+        callbacks = [
+            (name, EpochLog() if name == "print_log" else callback)
+            for name, callback in super()._default_callbacks
+        ]
         # Before print_log, so that the printed table shows them; being defaults, they run
         # before the user's callbacks, so that a diverged epoch never reaches a checkpoint.
         if self.classification:
@@ -124,6 +128,7 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
         """Train for ``epochs`` epochs (``max_epochs`` when None) without re-initialising."""
         if not self.initialized_:
             self.initialize()
+        self.planned_epochs_ = epochs  # None: max_epochs; shown by the verbose log
         # Before the callbacks' on_train_begin: the rate becomes a tensor they then set.
         self.static_step_ = start_static_step(self)
         try:

@@ -3,12 +3,13 @@
 Each is a skorch :class:`~skorch.callbacks.Callback` with one behaviour, usable in any skorch
 net and in an estimator's ``callbacks``; most are also switched on by estimator parameters
 (``early_stopping``, ``lr_schedule``, ``batch_size_scaling``). ``TrainAccuracy`` and
-``ValidAccuracy`` (classifiers), ``EpochMetrics`` and ``TerminateOnNaN`` run in every skdeep
-fit. See ``docs/callbacks.md``.
+``ValidAccuracy`` (classifiers), ``EpochMetrics``, ``TerminateOnNaN`` and ``EpochLog`` (what
+``verbose`` prints) run in every skdeep fit. See ``docs/callbacks.md``.
 """
 
 from ._checkpoint import Checkpoint, model_fingerprint, restore_checkpoints, stopped_early
 from ._common import lower_is_better_for
+from ._epoch_log import EpochLog, epoch_line
 from ._from_params import LR_SCHEDULES, estimator_callbacks, named_lr_schedule
 from ._metrics import (
     BatchAccuracy,
@@ -32,6 +33,7 @@ __all__ = [
     "Checkpoint",
     "CyclicLR",
     "EarlyStopping",
+    "EpochLog",
     "EpochMetrics",
     "ExponentialDecay",
     "ReduceLROnPlateau",
@@ -41,6 +43,7 @@ __all__ = [
     "TrainingDivergedError",
     "ValidAccuracy",
     "correct_predictions",
+    "epoch_line",
     "estimator_callbacks",
     "lower_is_better_for",
     "model_fingerprint",
