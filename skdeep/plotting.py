@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 DEFAULT_HISTORY_METRICS = ("loss", "acc")
@@ -121,4 +122,57 @@ def plot_history(
     return figure
 
 
-__all__ = ["plot_history"]
+def _plain_number(value: float, _position=None) -> str:
+    if value >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:g}"
+
+
+def readable_log_axis(ax, axis: str = "x") -> None:
+    """Give a log-scaled axis tick labels a reader can read, whatever its span.
+
+    matplotlib labels a log axis with powers of ten, and an axis spanning less than a decade
+    gets its minor ticks labelled in that notation, printed over each other. This labels
+    plain numbers (``0.02``, ``0.5``, ``3``, ``1,000``) at 1, 2 and 5 times each power of ten
+    (every digit when the axis spans less than one decade, powers of ten alone beyond three),
+    and leaves the minor ticks unlabelled. Call it after drawing, once the limits are known.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Its ``axis`` must already be log-scaled.
+    axis : {"x", "y"}, default="x"
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> ax = Figure().subplots()
+    >>> _ = ax.plot([0.03, 0.08], [1, 2])
+    >>> ax.set_xscale("log")
+    >>> readable_log_axis(ax)
+    >>> ax.figure.canvas.draw()
+    >>> low, high = ax.get_xlim()
+    >>> [t.get_text() for t in ax.get_xticklabels() if low <= t.get_position()[0] <= high]
+    ['0.03', '0.04', '0.05', '0.06', '0.07', '0.08']
+    """
+    from matplotlib import ticker
+
+    if axis not in ("x", "y"):
+        raise ValueError(f"axis must be 'x' or 'y', got {axis!r}.")
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    if target.get_scale() != "log":
+        raise ValueError(f"The {axis} axis is not log-scaled: call ax.set_{axis}scale('log').")
+    low, high = sorted(ax.get_xlim() if axis == "x" else ax.get_ylim())
+    decades = np.log10(high / low) if low > 0 else np.inf
+    if decades > 3:
+        subs = (1.0,)
+    elif decades > 1:
+        subs = (1.0, 2.0, 5.0)
+    else:
+        subs = tuple(float(d) for d in range(1, 10))
+    target.set_major_locator(ticker.LogLocator(base=10, subs=subs))
+    target.set_major_formatter(ticker.FuncFormatter(_plain_number))
+    target.set_minor_formatter(ticker.NullFormatter())
+
+
+__all__ = ["plot_history", "readable_log_axis"]
