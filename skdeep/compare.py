@@ -15,8 +15,10 @@ from sklearn.compose import TransformedTargetRegressor
 from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv, cross_validate
 from sklearn.pipeline import Pipeline
+from sklearn.utils import _safe_indexing
 from sklearn.utils.multiclass import type_of_target
 
+from ._comparison_table import holm_adjust, plot_comparison, readable_table
 from ._progress import Progress
 from .baselines import (
     CLASSIFICATION_MODELS,
@@ -25,7 +27,8 @@ from .baselines import (
     default_models,
     make_preprocessor,
 )
-from .report import markdown_table, pyplot
+from .report import markdown_table
+from .scorers import get_scorers
 
 __all__ = [
     # The baselines live in skdeep.baselines; they stay importable from here.
@@ -39,6 +42,7 @@ __all__ = [
     "corrected_paired_ttest",
     "default_models",
     "find_network",
+    "holm_adjust",
     "infer_task",
     "make_preprocessor",
 ]
@@ -49,6 +53,7 @@ DEFAULT_SCORING = {
 }
 
 MAX_INTEGER_CLASSES = 30
+WARM_UP_ROWS = 64
 
 
 def infer_task(y) -> str:
@@ -138,9 +143,12 @@ class ComparisonResult:
     Attributes
     ----------
     frame : DataFrame
-        One row per model, best first: mean and std of each score, fit and predict seconds
-        per fold, parameter count (networks), ``t_vs_best`` and ``p_vs_best`` (corrected
-        paired t-test against the best model on the primary score), failed folds.
+        One row per model, best first, under scikit-learn's names (``results.csv``): mean and
+        std of each score, fit and predict seconds per fold, parameter count (networks),
+        ``failed_folds`` and the first ``error``, ``t_vs_best`` and ``p_vs_best`` (corrected
+        paired t-test against the best model on the primary score) and ``p_holm`` (those
+        p-values adjusted by Holm's method for the several comparisons). :meth:`table` is the
+        same for a reader.
     fold_scores : DataFrame
         One row per model and fold, one column per score.
     scoring : list of str
@@ -164,42 +172,38 @@ class ComparisonResult:
         """Name of the model with the best mean primary score."""
         return str(self.frame.index[0])
 
-    def to_markdown(self, floatfmt: str = ".4f") -> str:
-        """Return the table as Markdown, missing values left blank."""
-        return markdown_table(self.frame, floatfmt)
+    @property
+    def failed(self) -> list[str]:
+        """The models that failed on every fold (their first error is in ``frame["error"]``)."""
+        return [str(n) for n in self.frame.index[self.frame["failed_folds"] == self.n_folds]]
 
-    def plot(self):
+    def table(self, unit: str | None = None) -> pd.DataFrame:
+        """The table as a reader wants it: scores named in words as ``mean ± std``, errors
+        such as the RMSE positive (in ``unit``, the target's), seconds per fold, parameters,
+        raw and Holm-adjusted p-values against the best, ``failed: <error>`` for a model that
+        failed on every fold."""
+        return readable_table(self, unit)
+
+    def to_markdown(self, unit: str | None = None) -> str:
+        """Return :meth:`table` as Markdown."""
+        return markdown_table(self.table(unit))
+
+    def plot(self, title: str | None = None, dataset: str | None = None, unit: str | None = None):
         """Plot the primary score with its std across folds and the fit time of each model.
+
+        Parameters
+        ----------
+        title, dataset : str, default=None
+            The figure's title, and a line about the data under it.
+        unit : str, default=None
+            The target's unit, for errors measured in it.
 
         Returns
         -------
         matplotlib.figure.Figure
+            A pyplot figure: close it (``plt.close(fig)``) once saved.
         """
-        plt = pyplot()
-        metric = self.scoring[0]
-        frame = self.frame.iloc[::-1]
-        fig, (score_ax, time_ax) = plt.subplots(
-            1,
-            2,
-            figsize=(10, 0.5 * len(frame) + 1.5),
-            sharey=True,
-            gridspec_kw={"width_ratios": [2, 1]},
-        )
-        score_ax.errorbar(
-            frame[f"{metric}_mean"],
-            frame.index,
-            xerr=frame[f"{metric}_std"],
-            fmt="o",
-            capsize=3,
-            color="tab:blue",
-        )
-        score_ax.grid(axis="x", alpha=0.3)
-        score_ax.set_xlabel(f"{metric} (mean ± std over {self.n_folds} folds)")
-        time_ax.barh(frame.index, frame["fit_time"], color="tab:orange")
-        time_ax.set_xscale("log")
-        time_ax.set_xlabel("fit time per fold (s, log scale)")
-        fig.tight_layout()
-        return fig
+        return plot_comparison(self, title, dataset, unit)
 
 
 def _as_named(estimators) -> dict[str, BaseEstimator]:
@@ -214,6 +218,26 @@ def _as_named(estimators) -> dict[str, BaseEstimator]:
             name, suffix = f"{base}_{suffix}", suffix + 1
         named[name] = estimator
     return named
+
+
+def _warm_up(estimators: Mapping[str, BaseEstimator], X, y, train: np.ndarray) -> None:
+    """Fit each model once, untimed, on a few training rows for one epoch.
+
+    The first fit in a process pays one-off costs (torch's first kernels and thread pools,
+    joblib's worker processes, lazy imports) that would otherwise count in the first model's
+    first fold. Failures are left to the timed folds to report.
+    """
+    rows = train[np.linspace(0, len(train) - 1, min(WARM_UP_ROWS, len(train))).astype(int)]
+    X_rows, y_rows = _safe_indexing(X, rows), _safe_indexing(y, rows)
+    for estimator in estimators.values():
+        model = clone(estimator)
+        epochs = [k for k in model.get_params() if k == "max_epochs" or k.endswith("__max_epochs")]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model.set_params(**dict.fromkeys(epochs, 1)).fit(X_rows, y_rows)
+        except Exception:  # noqa: BLE001, S110 - the timed folds report the failure
+            pass
 
 
 def compare(
@@ -243,8 +267,9 @@ def compare(
         An int gives shuffled (stratified, for classification) K folds seeded by
         ``random_state``. The same folds serve every model.
     scoring : str or list of str, default=None
-        scikit-learn scorer names; the first ranks the models. None: accuracy and balanced
-        accuracy for classification, R² and RMSE for regression.
+        Scorer names, scikit-learn's or skdeep's (:func:`skdeep.scorers.get_scorer`); the
+        first ranks the models. None: accuracy and balanced accuracy for classification, R²
+        and RMSE for regression. An unknown name is refused before anything trains.
     baselines : bool, default=None
         Add the classical baselines of :func:`default_models`. None adds them only when every
         given estimator is a skdeep network (or when ``estimators`` is None).
@@ -256,6 +281,12 @@ def compare(
         Epochs of the default networks.
     progress : {"auto", "bar", "lines", "quiet"}, default="auto"
         How to show progress (models x folds) on stderr.
+
+    Each model is first fitted once, untimed, on a few rows for one epoch, so that one-off
+    start-up costs stay out of the times. A model that fails on a fold is recorded (NaN
+    scores, a ``FitFailedWarning``, ``failed_folds`` and its first ``error``) and the
+    comparison goes on; ``result.failed`` lists those that failed on every fold, which take
+    no part in the tests against the best.
 
     Returns
     -------
@@ -270,8 +301,8 @@ def compare(
     >>> models = {"mlp": MLPClassifier(max_epochs=20, learning_rate=1e-2, random_state=0),
     ...           "logistic": LogisticRegression(max_iter=500)}
     >>> result = compare(models, X, y, cv=3, progress="quiet")
-    >>> list(result.frame.columns[:2])
-    ['accuracy_mean', 'accuracy_std']
+    >>> list(result.frame.columns[:2]), list(result.table().columns[:2])
+    (['accuracy_mean', 'accuracy_std'], ['accuracy', 'balanced accuracy'])
     """
     if X is None or y is None:
         raise TypeError("compare needs the data: compare(estimators, X, y).")
@@ -286,7 +317,10 @@ def compare(
         if named:
             defaults.pop("MLP")
         named = {**named, **defaults}
-    scoring = list(DEFAULT_SCORING[task] if scoring is None else np.atleast_1d(scoring))
+    scoring = [
+        str(s) for s in (DEFAULT_SCORING[task] if scoring is None else np.atleast_1d(scoring))
+    ]
+    scorers = get_scorers(scoring)
     if isinstance(cv, int):
         splitter = (StratifiedKFold if task == "classification" else KFold)(
             n_splits=cv, shuffle=True, random_state=random_state
@@ -296,12 +330,14 @@ def compare(
     folds = list(splitter.split(X, y))
     test_fraction = float(np.mean([len(test) / len(train) for train, test in folds]))
 
+    _warm_up(named, X, y, folds[0][0])
     tracker = Progress(len(named) * len(folds), "compare", mode=progress)
     start = time.perf_counter()
     rows, fold_rows, notes = [], [], []
     for name, estimator in named.items():
         n_params = None
         per_fold = []
+        first_error = None
         for fold, split in enumerate(folds):
             try:
                 result = cross_validate(
@@ -309,12 +345,13 @@ def compare(
                     X,
                     y,
                     cv=[split],
-                    scoring=scoring,
+                    scoring=scorers,
                     error_score="raise",
                     return_estimator=True,
                 )
             except Exception as error:  # noqa: BLE001 - any failure is recorded, the rest goes on
                 note = f"{name} failed on fold {fold + 1}: {type(error).__name__}: {error}"
+                first_error = first_error or f"{type(error).__name__}: {error}"
                 warnings.warn(note, FitFailedWarning, stacklevel=2)
                 notes.append(note)
                 result = {
@@ -347,6 +384,7 @@ def compare(
         row["predict_time"] = folds_frame["predict_time"].mean()
         row["n_params"] = n_params
         row["failed_folds"] = int(folds_frame[scoring[0]].isna().sum())
+        row["error"] = first_error
         rows.append(row)
     tracker.close()
 
@@ -355,12 +393,17 @@ def compare(
     fold_scores = pd.DataFrame(fold_rows)
     primary = fold_scores.pivot(index="fold", columns="model", values=scoring[0])
     best = frame.index[0]
+    failed = frame["failed_folds"] == len(folds)
+    no_test = (np.nan, np.nan)
     tests = {
-        name: corrected_paired_ttest(primary[best], primary[name], test_fraction)
+        name: no_test
+        if name == best or failed[name]
+        else corrected_paired_ttest(primary[best], primary[name], test_fraction)
         for name in frame.index
     }
-    frame["t_vs_best"] = [np.nan if n == best else tests[n][0] for n in frame.index]
-    frame["p_vs_best"] = [np.nan if n == best else tests[n][1] for n in frame.index]
+    frame["t_vs_best"] = [tests[n][0] for n in frame.index]
+    frame["p_vs_best"] = [tests[n][1] for n in frame.index]
+    frame["p_holm"] = holm_adjust(frame["p_vs_best"])
     frame["n_params"] = frame["n_params"].astype("Int64")
     return ComparisonResult(
         frame=frame,

@@ -1,53 +1,28 @@
-"""Reports on disk: an output folder that is never overwritten silently, and Markdown reports."""
+"""Reports on disk, in a folder where skdeep replaces only the files it wrote, and in Markdown."""
 
 from __future__ import annotations
 
 import json
 import platform
-import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 from . import __version__
+from ._comparison_table import first_line, format_number, lower_is_better, score_label
+from ._files import check_output_dir, write_output_files
 
-
-def prepare_output_dir(path: str | Path, force: bool = False) -> Path:
-    """Create ``path``, refusing a non-empty one unless ``force`` (then its content is removed).
-
-    Parameters
-    ----------
-    path : str or Path
-    force : bool, default=False
-
-    Returns
-    -------
-    Path
-
-    Raises
-    ------
-    FileExistsError
-        When ``path`` holds files and ``force`` is False.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> folder = Path(tempfile.mkdtemp()) / "run"
-    >>> prepare_output_dir(folder).is_dir()
-    True
-    """
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise FileExistsError(f"{path} exists and is not a folder.")
-    if path.is_dir() and any(path.iterdir()):
-        if not force:
-            raise FileExistsError(
-                f"{path} is not empty; choose another --out folder, or pass --force to replace "
-                "its content."
-            )
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+__all__ = [
+    "check_output_dir",
+    "comparison_summary",
+    "environment_lines",
+    "json_records",
+    "markdown_table",
+    "pyplot",
+    "write_comparison_report",
+    "write_study_report",
+]
 
 
 def environment_lines() -> list[str]:
@@ -107,11 +82,20 @@ def _fill_missing(frame: pd.DataFrame, value) -> pd.DataFrame:
     return frame.astype(object).where(frame.notna(), value)
 
 
-def _save_figure(result, path: Path) -> None:
-    plt = pyplot()
-    figure = result.plot()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+def _figure_writer(draw: Callable[[], object]) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        plt = pyplot()
+        figure = draw()
+        try:
+            figure.savefig(path, dpi=120, format="png")
+        finally:
+            plt.close(figure)
+
+    return write
+
+
+def _text_writer(text: str) -> Callable[[Path], None]:
+    return lambda path: path.write_text(text, encoding="utf-8")
 
 
 def _timing_and_command(what: str, command: str) -> list[str]:
@@ -125,21 +109,79 @@ def _timing_and_command(what: str, command: str) -> list[str]:
     ]
 
 
+def _comparison_reading(result, label: str) -> list[str]:
+    frame = result.frame
+    failed = result.failed
+    if len(failed) == len(frame):
+        return ["- Every model failed on every fold; their first errors are in the table."]
+    best = result.best
+    metric = result.scoring[0]
+    mean, std = frame.loc[best, f"{metric}_mean"], frame.loc[best, f"{metric}_std"]
+    sign = score_label(metric)[1]
+    lines = [
+        f"- Best mean {label}: **{best}** ({format_number(sign * mean)} ± {format_number(std)})."
+    ]
+    tested = frame.drop(index=[best, *failed])
+    worse = [name for name in tested.index if tested.loc[name, "p_holm"] < 0.05]
+    close = [name for name in tested.index if name not in worse]
+    if worse:
+        lines.append(
+            f"- Worse than {best} at the 5% level (Holm-adjusted p < 0.05): {', '.join(worse)}."
+        )
+    if close:
+        lines.append(
+            f"- Not shown different from {best} at the 5% level: {', '.join(close)}. (Not the "
+            f"same as equal: {result.n_folds} folds give the test little power.)"
+        )
+    for name in failed:
+        lines.append(
+            f"- **{name} failed** on every fold, so it has no score and takes no part in the "
+            f"tests; its first error: `{first_line(frame.loc[name, 'error'], 300)}`."
+        )
+    partly = frame[(frame["failed_folds"] > 0) & (frame["failed_folds"] < result.n_folds)]
+    for name, row in partly.iterrows():
+        lines.append(
+            f"- {name} failed on {row['failed_folds']} of {result.n_folds} folds (first error: "
+            f"`{first_line(row['error'], 300)}`); its scores are over the other folds."
+        )
+    return lines
+
+
 def write_comparison_report(
-    result, out_dir: Path, *, title: str, description: list[str], command: str
+    result,
+    out_dir: str | Path,
+    *,
+    title: str,
+    description: list[str],
+    command: str,
+    force: bool = False,
+    dataset: str | None = None,
+    unit: str | None = None,
 ) -> list[Path]:
-    """Write ``report.md``, ``results.csv``, ``fold_scores.csv`` and ``comparison.png``.
+    """Write ``report.md``, ``results.csv``, ``fold_scores.csv``, ``results.json`` and
+    ``comparison.png`` into ``out_dir``.
+
+    The folder is created if needed; a folder holding files is refused unless ``force`` and
+    they are all a previous skdeep report's (see :func:`skdeep._files.check_output_dir`). The
+    files are written to a staging folder first: if anything fails, nothing of the new report
+    is left behind.
 
     Parameters
     ----------
     result : ComparisonResult
-    out_dir : Path
-        An existing folder (see :func:`prepare_output_dir`).
+    out_dir : str or Path
     title : str
     description : list of str
         Lines about the data, shown under the title.
     command : str
         The command line that produced the report.
+    force : bool, default=False
+        Replace a previous skdeep report in ``out_dir``.
+    dataset : str, default=None
+        The line about the data under the figure's title; the first of ``description`` when
+        None.
+    unit : str, default=None
+        The target's unit (``"USD"``), shown with errors measured in it.
 
     Returns
     -------
@@ -147,59 +189,48 @@ def write_comparison_report(
         The files written.
     """
     pyplot()  # without matplotlib, fail before writing anything
+    check_output_dir(out_dir, force)
     metric = result.scoring[0]
-    files = [
-        out_dir / name
-        for name in (
-            "report.md",
-            "results.csv",
-            "fold_scores.csv",
-            "comparison.png",
-            "results.json",
-        )
-    ]
-    report, results_csv, folds_csv, figure_png, results_json = files
-    result.frame.to_csv(results_csv)
-    result.fold_scores.to_csv(folds_csv, index=False)
-    results_json.write_text(json.dumps(comparison_summary(result), indent=2))
-    _save_figure(result, figure_png)
-
-    frame = result.frame
-    best = result.best
-    close = [name for name in frame.index[1:] if not (frame.loc[name, "p_vs_best"] < 0.05)]
+    label = score_label(metric, unit)[0]
+    dataset = dataset if dataset is not None else (description[0] if description else None)
+    errors = [score_label(s, unit)[0] for s in result.scoring if lower_is_better(s)]
+    units_note = (
+        f" {', '.join(errors)}: errors shown positive, lower is better"
+        + (f", in the target's units ({unit})" if unit else "")
+        + "."
+        if errors
+        else ""
+    )
+    m = int(result.frame["p_vs_best"].notna().sum())
     lines = [
         f"# {title}",
         "",
         *[f"- {line}" for line in description],
         f"- {result.n_folds}-fold cross-validation, the same folds for every model; "
-        f"models ranked by mean {metric}.",
+        f"models ranked by mean {label}.",
         "",
         "## Results",
         "",
-        result.to_markdown(),
+        result.to_markdown(unit),
         "",
-        "`fit_time` and `predict_time` are seconds per fold (`predict_time` includes scoring). "
-        "`t_vs_best`/`p_vs_best`: Nadeau and Bengio's corrected resampled t-test of the "
-        f"fold-by-fold {metric} of each model against {best} (the plain paired t-test is too "
-        "optimistic on overlapping training folds).",
+        f"Scores are the mean ± std over the {result.n_folds} folds.{units_note} Times are "
+        "seconds per fold (predicting includes scoring); each model was first fitted once, "
+        "untimed, on a few rows, so that one-off start-up costs are not counted. "
+        f"`p vs best`: Nadeau and Bengio's corrected resampled t-test of each model's "
+        f"fold-by-fold {label} against {result.best}'s (the plain paired t-test is too "
+        "optimistic on overlapping training folds)."
+        + (
+            f" `p vs best, Holm`: the same p-values adjusted by Holm's method for the {m} "
+            "comparisons made at once; read this one against 5%."
+            if m > 1
+            else ""
+        ),
         "",
         "![comparison](comparison.png)",
         "",
         "## Reading",
         "",
-        f"- Best mean {metric}: **{best}** ({frame.loc[best, f'{metric}_mean']:.4f} ± "
-        f"{frame.loc[best, f'{metric}_std']:.4f}).",
-    ]
-    if close:
-        lines.append(
-            f"- Not distinguishable from it at the 5% level on these folds: {', '.join(close)}."
-        )
-    else:
-        lines.append("- Every other model is worse at the 5% level on these folds.")
-    failed = frame[frame["failed_folds"] > 0]
-    for name, row in failed.iterrows():
-        lines.append(f"- {name} failed on {row['failed_folds']} fold(s); its scores are NaN.")
-    lines += [
+        *_comparison_reading(result, label),
         "",
         "## Limits",
         "",
@@ -208,8 +239,14 @@ def write_comparison_report(
         "- Default hyper-parameters for every model; a tuned model may rank differently.",
         *_timing_and_command("one model", command),
     ]
-    report.write_text("\n".join(lines))
-    return files
+    writers = {
+        "report.md": _text_writer("\n".join(lines)),
+        "results.csv": result.frame.to_csv,
+        "fold_scores.csv": lambda path: result.fold_scores.to_csv(path, index=False),
+        "results.json": _text_writer(json.dumps(comparison_summary(result), indent=2)),
+        "comparison.png": _figure_writer(lambda: result.plot(title, dataset, unit)),
+    }
+    return write_output_files(out_dir, writers, force=force)
 
 
 def comparison_summary(result) -> dict:
@@ -225,19 +262,21 @@ def comparison_summary(result) -> dict:
 
 
 def write_study_report(
-    result, out_dir: Path, *, description: list[str], command: str
+    result, out_dir: str | Path, *, description: list[str], command: str, force: bool = False
 ) -> list[Path]:
     """Write ``report.md``, ``results.csv``, ``runs.csv``, ``curves.csv`` and ``study.png``.
 
     Parameters
     ----------
     result : StudyResult
-    out_dir : Path
-        An existing folder (see :func:`prepare_output_dir`).
+    out_dir : str or Path
+        Created if needed; see :func:`write_comparison_report` for what is refused.
     description : list of str
         Lines about the data.
     command : str
         The command line that produced the report.
+    force : bool, default=False
+        Replace a previous skdeep report in ``out_dir``.
 
     Returns
     -------
@@ -245,16 +284,8 @@ def write_study_report(
         The files written.
     """
     pyplot()  # without matplotlib, fail before writing anything
+    check_output_dir(out_dir, force)
     study = result.study
-    files = [
-        out_dir / name
-        for name in ("report.md", "results.csv", "runs.csv", "curves.csv", "study.png")
-    ]
-    report, results_csv, runs_csv, curves_csv, figure_png = files
-    result.frame.to_csv(results_csv)
-    result.runs.to_csv(runs_csv, index=False)
-    result.curves.to_csv(curves_csv, index=False)
-    _save_figure(result, figure_png)
 
     frame = result.frame.dropna(subset=["test_accuracy_mean"])
     lines = [
@@ -300,5 +331,11 @@ def write_study_report(
         f"- {result.n_train} training samples; larger data may favour larger networks.",
         *_timing_and_command("one run", command),
     ]
-    report.write_text("\n".join(lines))
-    return files
+    writers = {
+        "report.md": _text_writer("\n".join(lines)),
+        "results.csv": result.frame.to_csv,
+        "runs.csv": lambda path: result.runs.to_csv(path, index=False),
+        "curves.csv": lambda path: result.curves.to_csv(path, index=False),
+        "study.png": _figure_writer(result.plot),
+    }
+    return write_output_files(out_dir, writers, force=force)

@@ -1,22 +1,30 @@
 """skdeep.compare: same folds, statistics, preprocessing, and the report on disk."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import load_digits, make_regression
-from sklearn.dummy import DummyClassifier
+from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.exceptions import FitFailedWarning
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
 
 from skdeep import MLPClassifier, baselines
 from skdeep import compare as compare_module
+from skdeep._files import MANIFEST, read_manifest
 from skdeep.baselines import default_models, make_preprocessor
-from skdeep.compare import compare, corrected_paired_ttest, find_network
-from skdeep.report import prepare_output_dir, write_comparison_report
+from skdeep.compare import (
+    ComparisonResult,
+    compare,
+    corrected_paired_ttest,
+    find_network,
+    holm_adjust,
+)
+from skdeep.report import write_comparison_report
 
 
 @pytest.fixture(scope="module")
@@ -70,25 +78,96 @@ def test_only_networks_given_brings_the_baselines(digits):
     ]
 
 
+class Broken(LogisticRegression):
+    def fit(self, X, y):
+        raise RuntimeError("boom")
+
+
 def test_regression_defaults_and_a_failing_model_is_recorded():
     X, y = make_regression(n_samples=120, n_features=5, noise=1.0, random_state=0)
     y = y * 1000 + 5e5  # the scale of house prices
     models = default_models("regression", X, ["mlp", "ridge"], max_epochs=30, device="cpu")
-
-    class Broken(LogisticRegression):
-        def fit(self, X, y):
-            raise RuntimeError("boom")
-
     models["broken"] = Broken()
     with pytest.warns(FitFailedWarning, match="broken failed on fold 1: RuntimeError: boom"):
         result = compare(models, X, y, cv=3, progress="quiet")
     assert result.task == "regression"
     assert result.scoring == ["r2", "neg_root_mean_squared_error"]
     assert result.frame.loc["broken", "failed_folds"] == 3
+    assert result.frame.loc["broken", "error"] == "RuntimeError: boom"
+    assert result.failed == ["broken"]
     assert result.frame.index[-1] == "broken"
+    assert np.isnan(result.frame.loc["broken", "p_vs_best"])
     assert len(result.notes) == 3
     # Target standardisation lets the network learn a linear target in dollars.
     assert result.frame.loc["MLP", "r2_mean"] > 0.9
+    table = result.table(unit="USD")
+    assert list(table.columns[:2]) == ["R²", "RMSE (USD)"]
+    assert table.loc["broken", "R²"] == "failed: RuntimeError: boom"
+    rmse = -result.frame.loc["Ridge", "neg_root_mean_squared_error_mean"]
+    assert rmse > 0 and table.loc["Ridge", "RMSE (USD)"].startswith(f"{rmse:,.0f} ± ")
+
+
+def test_holm_adjusts_the_p_values_of_the_comparisons_with_the_best(digits):
+    p = np.array([0.04, 0.01, np.nan, 0.03, 0.5])
+    # By hand: sorted 0.01, 0.03, 0.04, 0.5 times 4, 3, 2, 1, each at least the one before.
+    np.testing.assert_allclose(holm_adjust(p), [0.09, 0.04, np.nan, 0.09, 0.5])
+    X, y = digits
+    models = {
+        "logistic": LogisticRegression(max_iter=500),
+        "dummy": DummyClassifier(),
+        "prior": DummyClassifier(strategy="prior"),
+        "mlp": MLPClassifier(max_epochs=3, device="cpu", random_state=0),
+    }
+    frame = compare(models, X, y, cv=3, progress="quiet").frame
+    np.testing.assert_allclose(frame["p_holm"], holm_adjust(frame["p_vs_best"]))
+    assert (frame["p_holm"].dropna() >= frame["p_vs_best"].dropna()).all()
+
+
+def test_warm_up_fits_each_model_once_on_a_few_rows_for_one_epoch(digits):
+    X, y = digits
+    fits = []
+
+    class Recording(LogisticRegression):
+        def __init__(self, max_epochs=100, max_iter=500):
+            super().__init__(max_iter=max_iter)
+            self.max_epochs = max_epochs
+
+        def fit(self, X, y):
+            fits.append((len(X), self.max_epochs))
+            return super().fit(X, y)
+
+    compare({"recording": Recording()}, X, y, cv=3, progress="quiet")
+    assert fits[0] == (compare_module.WARM_UP_ROWS, 1)
+    assert fits[1:] == [(200, 100)] * 3
+
+
+def test_skdeep_scorer_names_work_in_compare(digits):
+    X, y = digits
+    models = {"mlp": MLPClassifier(max_epochs=3, device="cpu", random_state=0)}
+    result = compare(
+        models, X, y, cv=2, scoring=["best_valid_loss"], baselines=False, progress="quiet"
+    )
+    assert result.frame.loc["mlp", "best_valid_loss_mean"] < 0
+    assert result.table().columns[0] == "best validation loss"
+    assert result.table().iloc[0, 0].startswith(f"{-result.frame.iloc[0, 0]:.4f}")
+    with pytest.raises(ValueError, match="'nosuch' is neither a skdeep scorer"):
+        compare(models, X, y, scoring="nosuch", progress="quiet")
+
+
+def test_the_figure_has_a_title_the_dataset_and_positive_errors():
+    X, y = make_regression(n_samples=80, n_features=3, noise=5.0, random_state=0)
+    result = compare({"ridge": Ridge(), "dummy": DummyRegressor()}, X, y, cv=2, progress="quiet")
+    result.scoring = ["neg_root_mean_squared_error", "r2"]
+    figure = result.plot(title="Houses", dataset="dataset: a table", unit="USD")
+    assert figure._suptitle.get_text() == "Houses\ndataset: a table"
+    score_ax, time_ax = figure.axes
+    assert score_ax.get_xlabel().startswith("RMSE (USD), mean ± std over 2 folds (lower")
+    points = score_ax.lines[0].get_xdata()
+    assert (np.asarray(points) > 0).all()
+    assert time_ax.get_xscale() == "log"
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
 
 
 def test_corrected_ttest_against_its_formula():
@@ -123,36 +202,83 @@ def test_find_network_unwraps_pipelines_and_target_transformers():
     assert isinstance(models["MLP"].regressor, Pipeline)
 
 
-def test_report_files_and_refusal_to_overwrite(digits, tmp_path):
+def _small_result(digits) -> ComparisonResult:
     X, y = digits
-    result = compare(
+    return compare(
         {"logistic": LogisticRegression(max_iter=500), "dummy": DummyClassifier()},
         X,
         y,
         cv=3,
         progress="quiet",
     )
-    out = prepare_output_dir(tmp_path / "run")
+
+
+REPORT_FILES = {"report.md", "results.csv", "fold_scores.csv", "comparison.png", "results.json"}
+
+
+def test_report_files_and_refusal_to_overwrite(digits, tmp_path):
+    result = _small_result(digits)
+    out = tmp_path / "new" / "run"
     files = write_comparison_report(result, out, title="t", description=["d"], command="c")
-    assert {f.name for f in files} == {
-        "report.md",
-        "results.csv",
-        "fold_scores.csv",
-        "comparison.png",
-        "results.json",
-    }
+    assert {f.name for f in files} == REPORT_FILES
     assert all(f.stat().st_size > 0 for f in files)
+    assert set(read_manifest(out)) == REPORT_FILES
+    assert {p.name for p in out.iterdir()} == REPORT_FILES | {MANIFEST}
     report = (out / "report.md").read_text()
     assert "| logistic" in report and "![comparison](comparison.png)" in report
+    assert "| model" in report and "| accuracy" in report and "accuracy_mean" not in report
+    assert "Worse than logistic at the 5% level" in report
     assert pd.read_csv(out / "results.csv", index_col="model").index.tolist() == [
         "logistic",
         "dummy",
     ]
     assert json.loads((out / "results.json").read_text())["best"] == "logistic"
     with pytest.raises(FileExistsError, match="not empty.*--force"):
-        prepare_output_dir(out)
-    prepare_output_dir(out, force=True)
-    assert not any(out.iterdir())
+        write_comparison_report(result, out, title="t", description=["d"], command="c")
+    # --force replaces the files of the previous report and deletes those it no longer has.
+    (out / "report.md").write_text("old")
+    manifest = json.loads((out / MANIFEST).read_text())
+    manifest["files"].append("old_figure.png")
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    (out / "old_figure.png").write_bytes(b"png")
+    write_comparison_report(result, out, title="t2", description=["d"], command="c", force=True)
+    assert (out / "report.md").read_text().startswith("# t2")
+    assert {p.name for p in out.iterdir()} == REPORT_FILES | {MANIFEST}
+
+
+def test_a_failed_write_leaves_nothing_behind(digits, tmp_path, monkeypatch):
+    result = _small_result(digits)
+
+    def broken_plot(*args, **kwargs):
+        raise RuntimeError("no figure")
+
+    monkeypatch.setattr(ComparisonResult, "plot", broken_plot)
+    with pytest.raises(RuntimeError, match="no figure"):
+        write_comparison_report(
+            result, tmp_path / "a" / "b", title="t", description=[], command="c"
+        )
+    assert list(tmp_path.iterdir()) == []  # neither b nor the a created for it
+    # Into a previous report: it stays as it was.
+    monkeypatch.undo()
+    out = tmp_path / "run"
+    write_comparison_report(result, out, title="t", description=[], command="c")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    monkeypatch.setattr(ComparisonResult, "plot", broken_plot)
+    with pytest.raises(RuntimeError):
+        write_comparison_report(result, out, title="t2", description=[], command="c", force=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_report_where_a_model_failed_says_so(digits, tmp_path):
+    X, y = digits
+    models = {"logistic": LogisticRegression(max_iter=500), "broken": Broken()}
+    with pytest.warns(FitFailedWarning):
+        result = compare(models, X, y, cv=2, progress="quiet")
+    write_comparison_report(result, tmp_path / "r", title="t", description=[], command="c")
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert re.search(r"\| broken +\| failed: RuntimeError: boom", report)
+    assert "**broken failed** on every fold" in report
+    assert "Not shown different" not in report and "Worse than" not in report
 
 
 def test_baselines_stay_importable_from_compare():
