@@ -1,4 +1,11 @@
-"""The ``skdeep`` command: ``skdeep compare`` and ``skdeep study``."""
+"""The ``skdeep`` command: ``skdeep compare`` and ``skdeep study``.
+
+Each subcommand is added to the parser by its own ``_add_<name>_command`` function (listed in
+``SUBCOMMANDS``) and runs as ``args.run(args)``. Every option is checked before anything
+trains or is written: argparse ``type=`` converters (``skdeep._cli_options``), then the
+checks that need the data. Exit status: 0 done; 1 a report was written but a model failed on
+every fold; 2 bad options, data or output folder (nothing written).
+"""
 
 from __future__ import annotations
 
@@ -7,165 +14,52 @@ import json
 import shlex
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+from . import __version__
+from ._cli_data import DATASETS, DOWNLOADABLE, Dataset, check_data_options, load_dataset
+from ._cli_options import (
+    check_folds,
+    check_models,
+    device_type,
+    fold_count,
+    models_type,
+    non_negative_int,
+    positive_int,
+    scoring_type,
+)
 
-DATASETS = ("digits", "mnist", "fashion-mnist", "california")
+__all__ = ["DATASETS", "Dataset", "build_parser", "load_dataset", "main"]
 
-
-@dataclass
-class Dataset:
-    """Data loaded for a command, with the lines that describe it in a report."""
-
-    name: str
-    X: object
-    y: object
-    description: list[str]
-    images: bool
-
-
-def _subsample(X, y, max_samples: int | None, random_state: int, stratify: bool):
-    if max_samples is None or max_samples >= len(y):
-        return X, y, None
-    from sklearn.model_selection import train_test_split
-
-    X, _, y, _ = train_test_split(
-        X,
-        y,
-        train_size=max_samples,
-        random_state=random_state,
-        stratify=y if stratify else None,
-    )
-    return X, y, max_samples
+EXIT_MODEL_FAILED = 1
+EXIT_BAD_INPUT = 2
 
 
-def load_dataset(
-    name: str,
-    *,
-    target: str | None = None,
-    data_home: str | None = None,
-    max_samples: int | None = None,
-    random_state: int = 0,
-) -> Dataset:
-    """Load a dataset by name (see ``DATASETS``) or from a CSV path, ready for a comparison.
-
-    Images are scaled to [0, 1] and flattened. ``max_samples`` draws a stratified (for
-    classes) random subset.
-
-    Parameters
-    ----------
-    name : str
-        ``"digits"``, ``"mnist"``, ``"fashion-mnist"``, ``"california"`` or a ``.csv`` path.
-    target : str, default=None
-        Target column of a CSV file.
-    data_home : str, default=None
-        Where the downloaded datasets live (see :func:`skdeep.datasets.get_data_home`).
-    max_samples : int, default=None
-    random_state : int, default=0
-
-    Returns
-    -------
-    Dataset
-
-    Examples
-    --------
-    >>> data = load_dataset("digits", max_samples=100)
-    >>> data.X.shape, data.images
-    ((100, 64), True)
-    """
-    from . import datasets
-
-    images = name in ("digits", "mnist", "fashion-mnist")
-    if name == "digits":
-        from sklearn.datasets import load_digits
-
-        X, y = load_digits(return_X_y=True)
-        X = X / 16.0
-        source = "digits (scikit-learn, embedded): 8x8 images of handwritten digits"
-    elif name in ("mnist", "fashion-mnist"):
-        loader = datasets.load_mnist if name == "mnist" else datasets.load_fashion_mnist
-        X, y = loader(data_home, subset="train")
-        X = X.reshape(len(X), -1).astype(np.float32) / 255.0
-        source = f"{name} training set: 28x28 images"
-    elif name == "california":
-        X, y = datasets.load_california_housing(data_home)
-        source = "California housing (1990 census), median house value in USD"
-    elif name.endswith(".csv"):
-        if target is None:
-            raise ValueError("A CSV dataset needs --target COLUMN naming the column to predict.")
-        frame = pd.read_csv(name)
-        if target not in frame.columns:
-            raise ValueError(
-                f"{name} has no column {target!r}; its columns: {list(frame.columns)}."
-            )
-        frame = frame.dropna(subset=[target])
-        X, y = frame.drop(columns=target), frame[target].to_numpy()
-        source = f"{Path(name).name}, target column {target!r}"
-    else:
-        raise ValueError(
-            f"Unknown dataset {name!r}; choose among {list(DATASETS)} or give a .csv path."
-        )
-    from .compare import infer_task
-
-    task = infer_task(y)
-    X, y, subset = _subsample(X, y, max_samples, random_state, task == "classification")
-    n_features = X.shape[1]
-    summary = f"{len(y)} samples, {n_features} features, " + (
-        f"{len(np.unique(y))} classes" if task == "classification" else "regression"
-    )
-    description = [f"dataset: {source}", summary]
-    if subset is not None:
-        description.append(
-            f"a random {'stratified ' * (task == 'classification')}subset of "
-            f"{subset} samples (--max-samples)"
-        )
-    if isinstance(X, pd.DataFrame):
-        other = X.select_dtypes(exclude=["number", "bool"]).columns.tolist()
-        missing = int(X.isna().to_numpy().sum())
-        if other or missing:
-            description.append(
-                f"non-numeric columns {other} one-hot encoded; {missing} missing values imputed"
-            )
-    return Dataset(name, X, y, description, images)
-
-
-def _print_table(result) -> None:
-    metric = result.scoring[0]
-    frame = result.frame
-    table = pd.DataFrame(
-        {
-            metric: [
-                f"{m:.4f} ± {s:.4f}"
-                for m, s in zip(frame[f"{metric}_mean"], frame[f"{metric}_std"], strict=True)
-            ],
-            **{s: frame[f"{s}_mean"].map("{:.4f}".format) for s in result.scoring[1:]},
-            "fit s": frame["fit_time"].map("{:.2f}".format),
-            "predict s": frame["predict_time"].map("{:.3f}".format),
-            "params": frame["n_params"].map(lambda n: "" if pd.isna(n) else f"{n:,}"),
-            "p vs best": frame["p_vs_best"].map(lambda p: "" if pd.isna(p) else f"{p:.3f}"),
-        },
-        index=frame.index,
-    )
-    print(table.to_string())
-
-
-def _output_and_data(args: argparse.Namespace, label: str) -> tuple[Path, Dataset]:
-    """The output folder (checked before any loading) and the data of a command."""
-    from .report import prepare_output_dir
+def _output_folder(args: argparse.Namespace, label: str) -> Path:
+    """The output folder, checked (never created) before any data is loaded."""
+    from .report import check_output_dir
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = Path(args.out or f"skdeep-out/{label}-{Path(args.dataset).stem}-{stamp}")
-    out = prepare_output_dir(out, force=args.force)
+    stem = Path(args.dataset).name.split(".")[0]
+    out = Path(args.out) if args.out else Path(f"skdeep-out/{label}-{stem}-{stamp}")
+    return check_output_dir(out, force=args.force)
+
+
+def _checked_data(args: argparse.Namespace, label: str) -> tuple[Path, Dataset]:
+    """The output folder and the data of a command, both checked; nothing is created."""
+    check_data_options(
+        args.dataset, target=args.target, download=args.download, data_home=args.data_home
+    )
+    out = _output_folder(args, label)
     data = load_dataset(
         args.dataset,
         target=args.target,
         data_home=args.data_home,
         max_samples=args.max_samples,
         random_state=args.random_state,
+        download=args.download,
     )
     return out, data
 
@@ -178,21 +72,21 @@ def _command_line(args: argparse.Namespace) -> str:
     return shlex.join(["skdeep", *args.argv])
 
 
+def _report_failures(command: str, failures: dict[str, str]) -> int:
+    for name, error in failures.items():
+        print(f"skdeep {command}: error: {name} failed on every fold: {error}", file=sys.stderr)
+    return EXIT_MODEL_FAILED if failures else 0
+
+
 def _compare(args: argparse.Namespace) -> int:
-    from .baselines import CLASSIFICATION_MODELS, default_models
+    from .baselines import default_models
     from .compare import compare, infer_task
     from .report import comparison_summary, write_comparison_report
 
-    out, data = _output_and_data(args, "compare")
+    out, data = _checked_data(args, "compare")
     task = infer_task(data.y)
-    if args.models:
-        names = [n.strip() for n in args.models.split(",") if n.strip()]
-    elif task == "classification":
-        names = list(CLASSIFICATION_MODELS)
-        if data.images:
-            names.insert(1, "cnn")
-    else:
-        names = None
+    names = check_models(args.models, task, data.images)
+    check_folds(args.cv, data.y, task)
     models = default_models(
         task,
         data.X,
@@ -201,13 +95,13 @@ def _compare(args: argparse.Namespace) -> int:
         device=args.device,
         max_epochs=args.epochs,
     )
-    scoring = args.scoring.split(",") if args.scoring else None
     result = compare(
         models,
         data.X,
         data.y,
         cv=args.cv,
-        scoring=scoring,
+        scoring=args.scoring,
+        baselines=False,  # --models means exactly those models
         random_state=args.random_state,
         progress=_progress_mode(args),
     )
@@ -217,27 +111,26 @@ def _compare(args: argparse.Namespace) -> int:
         title=f"skdeep compare: {data.name}",
         description=data.description,
         command=_command_line(args),
+        force=args.force,
+        unit=data.unit,
     )
+    failures = {name: str(result.frame.loc[name, "error"]) for name in result.failed}
     if args.json:
-        print(
-            json.dumps(
-                {**comparison_summary(result), "out": str(out), "files": [str(f) for f in files]},
-                indent=2,
-            )
-        )
-        return 0
-    for line in data.description:
-        print(line)
-    _print_table(result)
-    print(f"\nbest: {result.best}; report, table and figure in {out}/ ({result.elapsed:.0f} s)")
-    return 0
+        summary = {**comparison_summary(result), "failed": list(failures)}
+        print(json.dumps({**summary, "out": str(out), "files": [str(f) for f in files]}, indent=2))
+    else:
+        for line in data.description:
+            print(line)
+        print(result.table(data.unit).to_string())
+        print(f"\nbest: {result.best}; report, table and figure in {out}/ ({result.elapsed:.0f} s)")
+    return _report_failures("compare", failures)
 
 
 def _study(args: argparse.Namespace) -> int:
     from .report import json_records, write_study_report
     from .studies import run_study
 
-    out, data = _output_and_data(args, f"study-{args.name}")
+    out, data = _checked_data(args, f"study-{args.name}")
     result = run_study(
         args.name,
         data.X,
@@ -248,18 +141,12 @@ def _study(args: argparse.Namespace) -> int:
         random_state=args.random_state,
         progress=_progress_mode(args),
     )
-    write_study_report(result, out, description=data.description, command=_command_line(args))
+    write_study_report(
+        result, out, description=data.description, command=_command_line(args), force=args.force
+    )
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "study": args.name,
-                    "out": str(out),
-                    "variants": json_records(result.frame),
-                },
-                indent=2,
-            )
-        )
+        records = json_records(result.frame)
+        print(json.dumps({"study": args.name, "out": str(out), "variants": records}, indent=2))
         return 0
     print(result.study.question)
     print(result.frame.to_string(float_format="{:.4f}".format))
@@ -268,50 +155,76 @@ def _study(args: argparse.Namespace) -> int:
 
 
 def _add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    """The options every subcommand that loads data and writes a report shares."""
+    data = parser.add_argument_group("data")
+    data.add_argument(
         "--dataset",
         default="digits",
-        help=f"{', '.join(DATASETS)}, or a path to a .csv file (default digits)",
+        help=f"{', '.join(DATASETS)}, or the path of a CSV file (.csv, .csv.gz ...); "
+        "default digits",
     )
-    parser.add_argument("--target", help="target column of a .csv dataset")
-    parser.add_argument("--max-samples", type=int, help="use a random subset of this many samples")
+    data.add_argument("--target", help="the column to predict, for a CSV file")
+    data.add_argument(
+        "--max-samples", type=positive_int, help="use a random subset of this many samples"
+    )
+    data.add_argument(
+        "--data-home",
+        help="folder of the dataset files (default: $SKDEEP_DATA, else ~/skdeep_data)",
+    )
+    data.add_argument(
+        "--download",
+        action="store_true",
+        help=f"fetch missing dataset files ({', '.join(DOWNLOADABLE)}) into the data home",
+    )
+    output = parser.add_argument_group("output")
+    output.add_argument("--out", help="output folder (default skdeep-out/COMMAND-DATASET-TIME)")
+    output.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a previous skdeep report in --out (a folder holding other files is "
+        "always refused)",
+    )
+    output.add_argument("--quiet", action="store_true", help="no progress output")
+    output.add_argument("--json", action="store_true", help="print a JSON summary instead")
     parser.add_argument(
-        "--data-home", help="folder of the datasets (default $SKDEEP_DATA or ~/skdeep_data)"
+        "--device",
+        default="auto",
+        type=device_type,
+        help="auto, cpu, cuda, cuda:N or mps (default auto)",
     )
-    parser.add_argument("--out", help="output folder (default skdeep-out/COMMAND-...-TIME)")
-    parser.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    parser.add_argument("--random-state", type=int, default=0)
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
-    parser.add_argument("--json", action="store_true", help="print a JSON summary instead")
+    parser.add_argument("--random-state", type=non_negative_int, default=0)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the parser of the ``skdeep`` command."""
-    from .studies import STUDIES
-
-    parser = argparse.ArgumentParser(
-        prog="skdeep", description="PyTorch networks as scikit-learn estimators."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
+def _add_compare_command(commands) -> None:
     compare = commands.add_parser(
         "compare",
         help="cross-validate networks and classical baselines on the same folds",
         description="Cross-validate networks and classical baselines on the same folds; print "
-        "the table, write report.md, results.csv and the figures.",
+        "the table, write report.md, results.csv and the figure. Exit status 1 when a model "
+        "failed on every fold, 2 for bad options.",
     )
     _add_common_arguments(compare)
     compare.add_argument(
         "--models",
-        help="comma-separated: mlp, cnn, logistic, ridge, "
-        "random_forest, hist_gradient_boosting, svc, knn (default: all that fit)",
+        type=models_type,
+        help="comma-separated, exactly the models trained: mlp, cnn, logistic, ridge, "
+        "random_forest, hist_gradient_boosting, svc, knn (default: all that fit the task)",
     )
-    compare.add_argument("--cv", type=int, default=5, help="number of folds (default 5)")
+    compare.add_argument("--cv", type=fold_count, default=5, help="number of folds (default 5)")
     compare.add_argument(
-        "--scoring", help="comma-separated scikit-learn scorer names; the first ranks the models"
+        "--scoring",
+        type=scoring_type,
+        help="comma-separated scorer names, scikit-learn's or skdeep's; the first ranks the "
+        "models (default accuracy,balanced_accuracy or r2,neg_root_mean_squared_error)",
     )
-    compare.add_argument("--epochs", type=int, help="epochs of the networks (default: theirs)")
+    compare.add_argument(
+        "--epochs", type=positive_int, help="epochs of the networks (default: theirs)"
+    )
     compare.set_defaults(run=_compare)
+
+
+def _add_study_command(commands) -> None:
+    from .studies import STUDIES
 
     study = commands.add_parser(
         "study",
@@ -321,23 +234,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     study.add_argument("name", choices=list(STUDIES), help="the study to run")
     _add_common_arguments(study)
-    study.add_argument("--seeds", type=int, default=3, help="repetitions per variant (default 3)")
-    study.add_argument("--epochs", type=int, default=20, help="epochs per run (default 20)")
+    study.add_argument(
+        "--seeds", type=positive_int, default=3, help="repetitions per variant (default 3)"
+    )
+    study.add_argument(
+        "--epochs", type=positive_int, default=20, help="epochs per run (default 20)"
+    )
     study.set_defaults(run=_study)
+
+
+SUBCOMMANDS: tuple[Callable, ...] = (_add_compare_command, _add_study_command)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser of the ``skdeep`` command."""
+    parser = argparse.ArgumentParser(
+        prog="skdeep", description="PyTorch networks as scikit-learn estimators."
+    )
+    parser.add_argument("--version", action="version", version=f"skdeep {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for add_command in SUBCOMMANDS:
+        add_command(commands)
     return parser
+
+
+def _one_line_warning(command: str):
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"skdeep {command}: {category.__name__}: {message}", file=file or sys.stderr)
+
+    return show
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``skdeep`` command with ``argv`` (the process arguments when None)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     args.argv = argv
     try:
-        return args.run(args)
-    except (FileExistsError, FileNotFoundError, ValueError) as error:
+        with warnings.catch_warnings():
+            # A warning is news for the user of a command, not a pointer into skdeep's code.
+            warnings.showwarning = _one_line_warning(args.command)
+            return args.run(args)
+    except (FileExistsError, FileNotFoundError, ValueError, ImportError) as error:
         print(f"skdeep {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

@@ -1,88 +1,264 @@
-"""The skdeep command, run in-process and as the installed console script."""
+"""The skdeep command: its exit statuses, the files it writes and never deletes, its options."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from skdeep import __version__
+from skdeep._files import MANIFEST
 from skdeep.cli import load_dataset, main
+
+REPO = Path(__file__).resolve().parents[1]
+QUICK = ["--max-samples", "120", "--cv", "2", "--quiet"]
+
+
+def run_cli(*args, cwd, env=None):
+    """The command as a user runs it: a fresh process, in ``cwd``."""
+    environment = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "skdeep.cli", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"skdeep {__version__}"
 
 
 def test_compare_writes_the_report_and_prints_the_table(tmp_path, capsys):
     out = tmp_path / "run"
     code = main(
-        [
-            "compare",
-            "--max-samples",
-            "240",
-            "--cv",
-            "2",
-            "--epochs",
-            "2",
-            "--models",
-            "mlp,cnn,logistic",
-            "--out",
-            str(out),
-            "--quiet",
-        ]
+        ["compare", *QUICK, "--max-samples", "240", "--epochs", "2"]
+        + ["--models", "mlp,cnn,logistic", "--out", str(out)]
     )
     assert code == 0
     printed = capsys.readouterr().out
     assert "240 samples, 64 features, 10 classes" in printed
-    for model in ("MLP", "CNN", "LogisticRegression"):
-        assert model in printed
+    header = printed.splitlines()[3]
+    for column in ("accuracy", "balanced accuracy", "fit s per fold", "p vs best, Holm"):
+        assert column in header
     results = pd.read_csv(out / "results.csv", index_col="model")
     assert set(results.index) == {"MLP", "CNN", "LogisticRegression"}
     assert results["accuracy_mean"].between(0, 1).all()
     assert (out / "comparison.png").stat().st_size > 0
-    assert "skdeep compare --max-samples 240" in (out / "report.md").read_text()
-    # A second run into the same folder is refused.
+    assert "skdeep compare --max-samples 120" in (out / "report.md").read_text()
+    manifest = json.loads((out / MANIFEST).read_text())["files"]
+    assert sorted(manifest) == sorted(p.name for p in out.iterdir() if p.name != MANIFEST)
+    # A second run into the same folder is refused, and changes nothing.
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     assert main(["compare", "--out", str(out), "--quiet"]) == 2
     assert "not empty" in capsys.readouterr().err
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
 
 
-def test_compare_on_a_csv_with_json_output(tmp_path, capsys):
-    csv = tmp_path / "table.csv"
+def test_force_replaces_only_a_previous_skdeep_report(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = ["compare", *QUICK, "--models", "logistic,knn", "--out", "run"]
+    assert main(args) == 0
+    (tmp_path / "run" / "fold_scores.csv").write_text("stale")
+    assert main([*args, "--force"]) == 0
+    assert (tmp_path / "run" / "fold_scores.csv").read_text() != "stale"
+    # A file skdeep did not write: --force refuses the folder and leaves everything as it was.
+    (tmp_path / "run" / "my_notes.txt").write_text("mine")
+    report = (tmp_path / "run" / "report.md").read_text()
+    capsys.readouterr()
+    assert main([*args, "--force"]) == 2
+    error = capsys.readouterr().err
+    assert "my_notes.txt" in error and "did not write" in error
+    assert (tmp_path / "run" / "my_notes.txt").read_text() == "mine"
+    assert (tmp_path / "run" / "report.md").read_text() == report
+
+
+def test_a_folder_without_manifest_is_never_replaced(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "holiday.jpg").write_bytes(b"\xff\xd8")
+    assert main(["compare", *QUICK, "--out", "photos", "--force"]) == 2
+    assert "skdeep did not write" in capsys.readouterr().err
+    assert [p.name for p in folder.iterdir()] == ["holiday.jpg"]
+
+
+def test_the_parent_folder_is_refused_and_kept_even_with_force(tmp_path):
+    scratch = tmp_path / "parent" / "scratch"
+    scratch.mkdir(parents=True)
+    (tmp_path / "parent" / "precious.txt").write_text("keep")
+    result = run_cli("compare", *QUICK, "--out", "..", "--force", cwd=scratch)
+    assert result.returncode == 2
+    assert ".. is a folder above the current one" in result.stderr
+    assert (tmp_path / "parent" / "precious.txt").read_text() == "keep"
+    assert list(scratch.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("out", "reason"),
+    [
+        (".", "the current folder"),
+        ("/", "the root of the file system"),
+        ("HOME", "your home folder"),
+    ],
+)
+def test_dangerous_output_folders_are_refused(tmp_path, monkeypatch, capsys, out, reason):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    out = str(home) if out == "HOME" else out
+    assert main(["compare", *QUICK, "--out", out, "--force"]) == 2
+    assert reason in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["home"] and list(home.iterdir()) == []
+
+
+def test_a_bad_option_exits_2_before_training_and_creates_nothing(tmp_path):
+    result = run_cli("compare", "--scoring", "nosuch_scorer", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "argument --scoring: 'nosuch_scorer' is neither a scikit-learn scorer" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--epochs", "0"], "argument --epochs: must be at least 1, got 0"),
+        (["--device", "tpu"], "argument --device: device='tpu' is not a device"),
+        (["--cv", "1"], "argument --cv: must be at least 2, got 1"),
+        (["--models", "xgboost"], "argument --models: unknown models ['xgboost']"),
+        (["--models", ","], "argument --models: give at least one model name"),
+        (["--scoring", "acuracy"], "Did you mean accuracy"),
+        (["--random-state", "-1"], "argument --random-state: must be at least 0"),
+        (["--max-samples", "zero"], "argument --max-samples: expected a whole number"),
+    ],
+)
+def test_options_are_checked_by_argparse(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", *args])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--dataset", "imagenet"], "--dataset 'imagenet': unknown dataset"),
+        (["--dataset", "missing.csv.gz"], "--dataset missing.csv.gz: no such file"),
+        (["--target", "label"], "--target applies to a CSV file"),
+        (["--download"], "--download fetches only mnist, fashion-mnist, california"),
+        (["--dataset", "adult", "--download"], "adult has no known download source"),
+        (["--data-home", "nowhere"], "--data-home nowhere is not a folder"),
+        (["--models", "ridge"], "--models: ridge cannot do classification on this data"),
+        (["--max-samples", "30", "--cv", "5"], "--cv 5: class"),
+        (["--max-samples", "5"], "--max-samples 5:"),
+    ],
+)
+def test_options_checked_against_the_data_exit_2_and_create_nothing(
+    tmp_path, monkeypatch, capsys, args, message
+):
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", "--quiet", *args]) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_study_checks_the_shared_options(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        main(["study", "depth", "--epochs", "0"])
+    assert "argument --epochs: must be at least 1" in capsys.readouterr().err
+    assert main(["study", "depth", "--out", "..", "--quiet"]) == 2
+    assert "a folder above the current one" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_data_names_the_options_that_find_or_fetch_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    assert main(["compare", "--dataset", "mnist", "--data-home", "empty", "--quiet"]) == 2
+    error = capsys.readouterr().err
+    for hint in ("MNIST data not found", "--data-home DIR", "SKDEEP_DATA", "--download"):
+        assert hint in error
+    assert [p.name for p in tmp_path.iterdir()] == ["empty"]
+
+
+def test_download_reaches_the_loader(tmp_path, monkeypatch):
+    from skdeep import datasets
+
+    calls = []
+
+    def fake_loader(data_home=None, *, download=False, verify=True):
+        calls.append((data_home, download))
+        raise FileNotFoundError("California housing data not found.")
+
+    monkeypatch.setattr(datasets, "load_california_housing", fake_loader)
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", "--dataset", "california", "--download", "--data-home", "d"]) == 2
+    assert calls == [("d", True)]
+
+
+def test_a_model_failing_on_every_fold_exits_1_and_the_report_says_failed(tmp_path):
+    # skdeep's history scorer cannot score a classical model: it fails on every fold.
+    result = run_cli(
+        "compare", *QUICK, "--epochs", "2", "--models", "mlp,logistic",
+        "--scoring", "best_valid_loss,accuracy", "--out", "run", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "error: LogisticRegression failed on every fold: TypeError:" in result.stderr
+    table_row = next(line for line in result.stdout.splitlines() if "LogisticRegression" in line)
+    assert "failed: TypeError: Pipeline holds no fitted skdeep network" in table_row
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "**LogisticRegression failed** on every fold" in report
+    assert "Not shown different" not in report
+
+
+def test_models_means_exactly_those_models(tmp_path):
+    out = str(tmp_path / "o")
+    assert main(["compare", *QUICK, "--epochs", "1", "--models", "mlp", "--out", out]) == 0
+    assert pd.read_csv(tmp_path / "o" / "results.csv")["model"].tolist() == ["MLP"]
+
+
+def test_compare_on_a_compressed_csv_with_json_output(tmp_path, monkeypatch, capsys):
     frame = pd.DataFrame(
         {
             "x1": range(60),
             "x2": [i % 7 for i in range(60)],
             "colour": ["red", "blue", None] * 20,
-            "label": ["yes", "no"] * 30,
+            "price": [float(i * 1000 + (i % 7) * 50) for i in range(60)],
         }
     )
-    frame.to_csv(csv, index=False)
-    code = main(
-        [
-            "compare",
-            "--dataset",
-            str(csv),
-            "--target",
-            "label",
-            "--cv",
-            "2",
-            "--models",
-            "logistic,random_forest",
-            "--out",
-            str(tmp_path / "o"),
-            "--json",
-        ]
-    )
-    assert code == 0
+    frame.to_csv(tmp_path / "housing.csv.gz", index=False)
+    monkeypatch.chdir(tmp_path)
+    args = ["compare", "--dataset", "housing.csv.gz", "--cv", "2", "--models", "ridge"]
+    assert main([*args, "--quiet"]) == 2
+    assert "add --target COLUMN" in capsys.readouterr().err
+    assert main([*args, "--target", "price", "--out", "o", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["task"] == "classification"
-    assert {m["model"] for m in summary["models"]} == {"LogisticRegression", "RandomForest"}
-    assert main(["compare", "--dataset", str(csv), "--out", str(tmp_path / "p")]) == 2
-    assert "--target" in capsys.readouterr().err
+    assert summary["task"] == "regression" and summary["failed"] == []
+    assert [m["model"] for m in summary["models"]] == ["Ridge"]
+    report = (tmp_path / "o" / "report.md").read_text()
+    rmse = -summary["models"][0]["neg_root_mean_squared_error_mean"]
+    assert f"{rmse:,.0f} ±" in report and "RMSE" in report
 
 
-def test_unknown_dataset_and_model_are_refused(tmp_path, capsys):
-    assert main(["compare", "--dataset", "imagenet", "--out", str(tmp_path / "a")]) == 2
-    assert "Unknown dataset 'imagenet'" in capsys.readouterr().err
-    assert main(["compare", "--models", "xgboost", "--out", str(tmp_path / "b")]) == 2
-    assert "Unknown classification models ['xgboost']" in capsys.readouterr().err
+def test_a_csv_without_target_lists_its_columns(tmp_path, monkeypatch, capsys):
+    pd.DataFrame({"a": [1, 2], "label": ["x", "y"]}).to_csv(tmp_path / "t.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", "--dataset", "t.csv"]) == 2
+    error = capsys.readouterr().err
+    assert "add --target COLUMN" in error and "['a', 'label']" in error
+    assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
 
 
 def test_load_dataset_subsamples_with_stratification():
@@ -91,14 +267,13 @@ def test_load_dataset_subsamples_with_stratification():
     assert pd.Series(data.y).value_counts().min() >= 19
 
 
-def test_the_console_script_is_installed():
-    result = subprocess.run(
-        [sys.executable, "-m", "skdeep.cli", "compare", "--help"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert "--dataset" in result.stdout
+def test_the_help_names_every_option(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", "--help"])
+    assert exit_info.value.code == 0
+    help_text = capsys.readouterr().out
+    for option in ("--dataset", "--download", "--data-home", "--force", "--scoring", "--models"):
+        assert option in help_text
 
 
 @pytest.mark.slow
