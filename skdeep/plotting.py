@@ -128,14 +128,36 @@ def _plain_number(value: float, _position=None) -> str:
     return f"{value:g}"
 
 
+_SUBS = (
+    (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0),
+    (1.0, 2.0, 3.0, 5.0),
+    (1.0, 2.0, 5.0),
+    (1.0, 3.0),
+)
+MAX_LOG_TICKS = 6
+
+
+def _log_subs(low: float, high: float) -> tuple[float, ...]:
+    """The densest 1-2-5-like set of ticks per decade that puts at most MAX_LOG_TICKS in view."""
+    if not low > 0 or not high > low:
+        return (1.0,)
+    decades = range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)
+    for subs in _SUBS:
+        ticks = [s * 10.0**d for d in decades for s in subs]
+        if sum(low <= t <= high for t in ticks) <= MAX_LOG_TICKS:
+            return subs
+    return (1.0,)
+
+
 def readable_log_axis(ax, axis: str = "x") -> None:
     """Give a log-scaled axis tick labels a reader can read, whatever its span.
 
     matplotlib labels a log axis with powers of ten, and an axis spanning less than a decade
     gets its minor ticks labelled in that notation, printed over each other. This labels
-    plain numbers (``0.02``, ``0.5``, ``3``, ``1,000``) at 1, 2 and 5 times each power of ten
-    (every digit when the axis spans less than one decade, powers of ten alone beyond three),
-    and leaves the minor ticks unlabelled. Call it after drawing, once the limits are known.
+    plain numbers (``0.02``, ``0.5``, ``3``, ``1,000``) at the densest of every digit, 1-2-3-5,
+    1-2-5 or 1-3 times each power of ten that puts at most six labels in view (powers of ten
+    alone on wide axes), and leaves the minor ticks unlabelled. Call it after drawing, once
+    the limits are known.
 
     Parameters
     ----------
@@ -154,6 +176,11 @@ def readable_log_axis(ax, axis: str = "x") -> None:
     >>> low, high = ax.get_xlim()
     >>> [t.get_text() for t in ax.get_xticklabels() if low <= t.get_position()[0] <= high]
     ['0.03', '0.04', '0.05', '0.06', '0.07', '0.08']
+    >>> _ = ax.set_xlim(0.025, 0.11)
+    >>> readable_log_axis(ax)
+    >>> ax.figure.canvas.draw()
+    >>> [t.get_text() for t in ax.get_xticklabels() if 0.025 <= t.get_position()[0] <= 0.11]
+    ['0.03', '0.05', '0.1']
     """
     from matplotlib import ticker
 
@@ -163,13 +190,7 @@ def readable_log_axis(ax, axis: str = "x") -> None:
     if target.get_scale() != "log":
         raise ValueError(f"The {axis} axis is not log-scaled: call ax.set_{axis}scale('log').")
     low, high = sorted(ax.get_xlim() if axis == "x" else ax.get_ylim())
-    decades = np.log10(high / low) if low > 0 else np.inf
-    if decades > 3:
-        subs = (1.0,)
-    elif decades > 1:
-        subs = (1.0, 2.0, 5.0)
-    else:
-        subs = tuple(float(d) for d in range(1, 10))
+    subs = _log_subs(low, high)
     target.set_major_locator(ticker.LogLocator(base=10, subs=subs))
     target.set_major_formatter(ticker.FuncFormatter(_plain_number))
     target.set_minor_formatter(ticker.NullFormatter())
