@@ -13,7 +13,7 @@ from skdeep.callbacks import epoch_line
 X = np.array([[0.0, 1.0], [1.0, 0.0]] * 20)
 Y = np.array([0, 1] * 20)
 LINE = re.compile(
-    r"^Epoch (\d+)/(\d+) - [\d.]+m?s - loss: (\S+) - val_loss: (\S+) - val_acc: (\S+)$"
+    r"^Epoch (\d+)/(\d+) - [\d.]+m?s - loss: (\S+) - acc: (\S+) - val_loss: (\S+) - val_acc: (\S+)$"
 )
 
 
@@ -29,6 +29,7 @@ def test_verbose_1_prints_one_keras_line_per_epoch_from_the_history(capsys):
             str(epoch),
             "4",
             f"{row['train_loss']:.4g}",
+            f"{row['train_acc']:.4g}",
             f"{row['valid_loss']:.4g}",
             f"{row['valid_acc']:.4g}",
         )
