@@ -1,0 +1,334 @@
+"""Reading a study: each expectation held against the measured results by a rule.
+
+A rule looks at the per-variant means and standard deviations over seeds (and, where it
+speaks of every run, at the runs themselves) and returns one of three verdicts:
+
+- ``BORNE_OUT``: the results show what the expectation says, by more than the seeds' spread;
+- ``NOT_BORNE_OUT``: they show the opposite, by more than the spread;
+- ``CANNOT_TELL``: the difference lies within the seeds' spread, or the runs disagree.
+
+The spread of a difference between two variants is the sum of their standard deviations over
+seeds (ddof=0); with a single seed there is no spread and the sign of the difference decides.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+BORNE_OUT = "borne out"
+NOT_BORNE_OUT = "not borne out"
+CANNOT_TELL = "cannot tell"
+
+# What each measure is called in a table, how it is printed, and which panel shows it.
+MEASURES: dict[str, tuple[str, str, str]] = {
+    "test_accuracy": ("test accuracy", ".3f", "test accuracy"),
+    "train_accuracy": ("training accuracy", ".3f", "train–validation gap"),
+    "accuracy_gap": ("training − test accuracy", ".3f", "train–validation gap"),
+    "final_train_loss": ("final training loss", ".3g", "train–validation gap"),
+    "final_valid_loss": ("final validation loss", ".3g", "validation loss per epoch"),
+    "best_valid_loss": ("best validation loss", ".3g", "validation loss per epoch"),
+    "max_valid_loss": ("highest validation loss", ".3g", "validation loss per epoch"),
+    "best_epoch": ("epoch of best validation loss", ".1f", "validation loss per epoch"),
+    "first_grad_norm": (
+        "first-layer gradient norm, epoch 1",
+        ".2g",
+        "gradient norms per layer",
+    ),
+    "grad_ratio": ("first / last layer gradient norm", ".2g", "gradient norms per layer"),
+    "epoch_time": ("seconds per epoch", ".2f", "seconds per epoch and peak memory"),
+    "fit_time": ("seconds per fit", ".1f", "seconds per epoch and peak memory"),
+    "peak_memory_mb": ("peak memory (MB)", ".0f", "seconds per epoch and peak memory"),
+    "n_params": ("parameters", ",.0f", "test accuracy"),
+}
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What the rules read: the per-variant summary, the runs, and the study's scale.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Indexed by variant, with ``<measure>_mean`` and ``<measure>_std`` columns.
+    runs : DataFrame
+        One row per variant and seed, with ``status`` and the measures.
+    n_classes : int
+    max_epochs : int
+    """
+
+    frame: pd.DataFrame
+    runs: pd.DataFrame
+    n_classes: int
+    max_epochs: int
+
+    @property
+    def seeds(self) -> int:
+        return int(self.runs.groupby("variant").size().max()) if len(self.runs) else 0
+
+    def mean_std(self, measure: str, variant: str | float) -> tuple[float, float]:
+        if not isinstance(variant, str):
+            return float(variant), 0.0
+        if variant not in self.frame.index:
+            raise KeyError(f"The study has no variant {variant!r}.")
+        mean = self.frame.loc[variant].get(f"{measure}_mean", math.nan)
+        std = self.frame.loc[variant].get(f"{measure}_std", 0.0)
+        return float(mean), 0.0 if pd.isna(std) else float(std)
+
+    def variant_runs(self, variant: str) -> pd.DataFrame:
+        return self.runs[self.runs["variant"] == variant]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One expectation, its verdict, the numbers behind it, and the figure that shows it."""
+
+    expectation: str
+    outcome: str
+    evidence: str
+    figure: str
+
+    def to_markdown(self) -> str:
+        return (
+            f"- **{self.outcome.capitalize()}**: {self.expectation} {self.evidence} "
+            f"(figure: {self.figure})."
+        )
+
+
+def _format(measure: str, value: float) -> str:
+    if pd.isna(value):
+        return "n/a"
+    return format(value, MEASURES[measure][1])
+
+
+def _describe(measured: Measured, measure: str, variant: str | float) -> str:
+    if not isinstance(variant, str):
+        return _format(measure, variant)
+    mean, std = measured.mean_std(measure, variant)
+    spread = f" ± {_format(measure, std)}" if measured.seeds > 1 else ""
+    return f"{variant} {_format(measure, mean)}{spread}"
+
+
+def _all_equal(measured: Measured, measure: str) -> bool:
+    values = measured.frame[f"{measure}_mean"].dropna()
+    return len(values) > 1 and values.max() - values.min() < 0.5
+
+
+class Rule:
+    """A test of one expectation against the measured results; subclasses set ``measure``."""
+
+    def judge(self, measured: Measured) -> tuple[str, str]:
+        """Return ``(outcome, evidence)``."""
+        raise NotImplementedError
+
+    @property
+    def figure(self) -> str:
+        return MEASURES[getattr(self, "measure", "test_accuracy")][2]
+
+
+@dataclass(frozen=True)
+class Higher(Rule):
+    """``a``'s measure exceeds ``b``'s (a variant or a number) by more than ``by``.
+
+    With ``ratio=True`` the test is ``a / b > by`` instead, the bounds of the ratio taken at
+    one standard deviation either side of each mean.
+    """
+
+    measure: str
+    a: str
+    b: str | float
+    by: float = 0.0
+    ratio: bool = False
+
+    def judge(self, measured: Measured) -> tuple[str, str]:
+        mean_a, std_a = measured.mean_std(self.measure, self.a)
+        mean_b, std_b = measured.mean_std(self.measure, self.b)
+        name = MEASURES[self.measure][0]
+        evidence = (
+            f"{name}: {_describe(measured, self.measure, self.a)} against "
+            f"{_describe(measured, self.measure, self.b)}"
+        )
+        if pd.isna(mean_a) or pd.isna(mean_b):
+            return CANNOT_TELL, evidence + " (not measured: a variant failed or lacks it)"
+        if self.measure == "peak_memory_mb" and _all_equal(measured, self.measure):
+            return CANNOT_TELL, evidence + (
+                " (every variant reports the same peak: the process's high-water mark, not "
+                "each fit's own)"
+            )
+        if self.ratio:
+            if mean_b <= 0:
+                return CANNOT_TELL, evidence
+            low = (mean_a - std_a) / (mean_b + std_b)
+            high = (mean_a + std_a) / max(mean_b - std_b, 1e-300)
+            evidence += f", a ratio of {mean_a / mean_b:.2g}"
+            if low > self.by:
+                return BORNE_OUT, evidence
+            if high < self.by:
+                return NOT_BORNE_OUT, evidence
+            return CANNOT_TELL, evidence + " (within the seeds' spread)"
+        excess = mean_a - mean_b - self.by
+        spread = std_a + std_b
+        if excess > spread:
+            return BORNE_OUT, evidence
+        if excess < -spread:
+            return NOT_BORNE_OUT, evidence
+        return CANNOT_TELL, evidence + " (within the seeds' spread)"
+
+
+@dataclass(frozen=True)
+class Lower(Rule):
+    """``a``'s measure falls below ``b``'s by more than ``by`` (:class:`Higher` reversed)."""
+
+    measure: str
+    a: str
+    b: str | float
+    by: float = 0.0
+
+    def judge(self, measured: Measured) -> tuple[str, str]:
+        outcome, _ = Higher(self.measure, self.b, self.a, self.by).judge(measured)
+        evidence = (
+            f"{MEASURES[self.measure][0]}: {_describe(measured, self.measure, self.a)} against "
+            f"{_describe(measured, self.measure, self.b)}"
+        )
+        if outcome == CANNOT_TELL:
+            evidence += " (within the seeds' spread)"
+        return outcome, evidence
+
+
+@dataclass(frozen=True)
+class Similar(Rule):
+    """``a`` and ``b`` lie within ``within`` of each other.
+
+    Borne out when the difference of means is at most ``within``; not borne out when it
+    exceeds ``within`` by more than the seeds' spread; otherwise cannot tell.
+    """
+
+    measure: str
+    a: str
+    b: str | float
+    within: float
+
+    def judge(self, measured: Measured) -> tuple[str, str]:
+        mean_a, std_a = measured.mean_std(self.measure, self.a)
+        mean_b, std_b = measured.mean_std(self.measure, self.b)
+        name = MEASURES[self.measure][0]
+        evidence = (
+            f"{name}: {_describe(measured, self.measure, self.a)} against "
+            f"{_describe(measured, self.measure, self.b)}"
+        )
+        if pd.isna(mean_a) or pd.isna(mean_b):
+            return CANNOT_TELL, evidence + " (not measured: a variant failed or lacks it)"
+        difference = abs(mean_a - mean_b)
+        evidence += f", {_format(self.measure, difference)} apart"
+        if difference <= self.within:
+            return BORNE_OUT, evidence
+        if difference - (std_a + std_b) > self.within:
+            return NOT_BORNE_OUT, evidence
+        return CANNOT_TELL, evidence + " (within the seeds' spread)"
+
+
+def _collapse(run: pd.Series, n_classes: int) -> str | None:
+    """Why one run collapsed (failed, stayed near chance, or its validation loss blew up)."""
+    chance = 1.0 / n_classes
+    if run["status"] != "complete":
+        return f"seed {run['seed']} failed"
+    if run["test_accuracy"] <= chance + 0.1:
+        return f"seed {run['seed']} at {run['test_accuracy']:.3f} (chance {chance:.2f})"
+    best, highest = run.get("best_valid_loss"), run.get("max_valid_loss")
+    if pd.notna(best) and pd.notna(highest) and highest >= 10 * best:
+        return f"seed {run['seed']}'s validation loss rose to {highest:.3g} from {best:.3g}"
+    return None
+
+
+@dataclass(frozen=True)
+class Collapses(Rule):
+    """Every run of ``variant`` collapses: it fails, stays within 0.1 of chance accuracy, or
+    its validation loss rises to ten times its lowest (a blow-up)."""
+
+    variant: str
+    measure: str = "max_valid_loss"
+
+    @property
+    def figure(self) -> str:
+        return "test accuracy; validation loss per epoch"
+
+    def judge(self, measured: Measured) -> tuple[str, str]:
+        runs = measured.variant_runs(self.variant)
+        if runs.empty:
+            raise KeyError(f"The study has no variant {self.variant!r}.")
+        reasons = [_collapse(run, measured.n_classes) for _, run in runs.iterrows()]
+        collapsed = [r for r in reasons if r is not None]
+        if len(collapsed) == len(reasons):
+            return BORNE_OUT, f"{self.variant}: " + "; ".join(collapsed)
+        fine = runs[[r is None for r in reasons]]
+        evidence = (
+            f"{self.variant}: {len(fine)} of {len(runs)} runs trained, test accuracy "
+            f"{fine['test_accuracy'].min():.3f} at worst, highest validation loss "
+            f"{fine['max_valid_loss'].max():.3g}"
+        )
+        if collapsed:
+            return CANNOT_TELL, evidence + "; " + "; ".join(collapsed)
+        return NOT_BORNE_OUT, evidence
+
+
+@dataclass(frozen=True)
+class Turns(Rule):
+    """In every run of ``variant``, validation loss reaches its lowest before the last epoch
+    and ends at least ``rise`` (a fraction) above it: training went on past its best."""
+
+    variant: str
+    rise: float = 0.05
+    measure: str = "best_epoch"
+
+    def judge(self, measured: Measured) -> tuple[str, str]:
+        runs = measured.variant_runs(self.variant)
+        runs = runs[runs["status"] == "complete"]
+        if runs.empty:
+            return CANNOT_TELL, f"{self.variant}: no run completed"
+        turned = runs["final_valid_loss"] >= (1 + self.rise) * runs["best_valid_loss"]
+        evidence = (
+            f"{self.variant}: lowest validation loss at epoch "
+            f"{'/'.join(str(int(e)) for e in runs['best_epoch'])} of "
+            f"{'/'.join(str(int(e)) for e in runs['epochs_run'])} "
+            f"({runs['best_valid_loss'].mean():.3g}), final "
+            f"{runs['final_valid_loss'].mean():.3g}"
+        )
+        if turned.all():
+            return BORNE_OUT, evidence
+        if not turned.any():
+            return NOT_BORNE_OUT, evidence
+        return CANNOT_TELL, evidence + " (the seeds disagree)"
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """A sentence written before running, and the rule that holds it against the results."""
+
+    text: str
+    rule: Rule
+
+    def read(self, measured: Measured) -> Verdict:
+        try:
+            outcome, evidence = self.rule.judge(measured)
+        except KeyError as error:
+            outcome, evidence = CANNOT_TELL, f"{error.args[0]}"
+        return Verdict(self.text, outcome, evidence, self.rule.figure)
+
+
+def read_study(expectations, measured: Measured) -> list[Verdict]:
+    """Hold each expectation against the results; one :class:`Verdict` each, in order.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"test_accuracy_mean": [0.9, 0.7], "test_accuracy_std": [0.01, 0.02]},
+    ...                      index=["he", "glorot"])
+    >>> runs = pd.DataFrame({"variant": ["he", "he", "glorot", "glorot"], "seed": [0, 1, 0, 1],
+    ...                      "status": "complete"})
+    >>> [verdict] = read_study([Expectation("He beats Glorot.", Higher("test_accuracy", "he",
+    ...                         "glorot"))], Measured(frame, runs, n_classes=10, max_epochs=3))
+    >>> verdict.outcome
+    'borne out'
+    """
+    return [expectation.read(measured) for expectation in expectations]
