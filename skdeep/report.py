@@ -264,7 +264,8 @@ def comparison_summary(result) -> dict:
 def write_study_report(
     result, out_dir: str | Path, *, description: list[str], command: str, force: bool = False
 ) -> list[Path]:
-    """Write ``report.md``, ``results.csv``, ``runs.csv``, ``curves.csv`` and ``study.png``.
+    """Write ``report.md``, ``results.csv``, ``runs.csv``, ``curves.csv``, ``gradients.csv``
+    and ``study.png``.
 
     Parameters
     ----------
@@ -287,7 +288,7 @@ def write_study_report(
     check_output_dir(out_dir, force)
     study = result.study
 
-    frame = result.frame.dropna(subset=["test_accuracy_mean"])
+    counts = pd.Series([v.outcome for v in result.verdicts]).value_counts()
     lines = [
         f"# skdeep study {study.name}: {study.question}",
         "",
@@ -295,33 +296,35 @@ def write_study_report(
         f"- {len(result.frame)} variants x {result.seeds} seeds, {result.max_epochs} epochs "
         f"each; trained on {result.n_train} samples, scored on {result.n_test} held-out ones.",
         "",
+        "## Design",
+        "",
+        study.design,
+        "",
         "## Expected beforehand",
         "",
-        study.expectation,
+        *[f"{i}. {e.text}" for i, e in enumerate(study.expectations, 1)],
         "",
         "## Results",
         "",
         result.to_markdown(),
         "",
+        f"Mean ± std over {result.seeds} seeds. Times leave out a warm-up fit before the "
+        "first run; seconds per epoch leave out each run's first epoch. Training accuracy is "
+        "scored on the whole training split after the fit (dropout off). All measures: "
+        "`results.csv`; each run: `runs.csv`; each epoch: `curves.csv`.",
+        "",
         "![study](study.png)",
         "",
         "## Reading",
         "",
-    ]
-    if not frame.empty:
-        best = frame["test_accuracy_mean"].idxmax()
-        best_mean = frame.loc[best, "test_accuracy_mean"]
-        best_std = frame.loc[best, "test_accuracy_std"]
-        close = [
-            v
-            for v in frame.index
-            if v != best and frame.loc[v, "test_accuracy_mean"] >= best_mean - max(best_std, 1e-12)
-        ]
-        lines.append(f"- Best mean test accuracy: **{best}** ({best_mean:.4f} ± {best_std:.4f}).")
-        if close:
-            lines.append(f"- Within one std of it: {', '.join(close)}.")
-    lines += [f"- Failed: {note}" for note in result.notes]
-    lines += [
+        "Each expectation against the numbers: *borne out* or *not borne out* when the "
+        "difference exceeds the seeds' spread (the sum of the two standard deviations), "
+        "*cannot tell* when it lies within it. "
+        + ", ".join(f"{n} {o}" for o, n in counts.items())
+        + ".",
+        "",
+        *[verdict.to_markdown() for verdict in result.verdicts],
+        *[f"- Failed: {note}" for note in result.notes],
         "",
         "## Limits",
         "",
@@ -329,6 +332,9 @@ def write_study_report(
         "dropout, not the split); one train/test split.",
         f"- {result.max_epochs} epochs for every variant: a slow variant may still be improving.",
         f"- {result.n_train} training samples; larger data may favour larger networks.",
+        f"- The machine's load average (1 min) was {result.load_average[0]:.1f} before the "
+        f"runs and {result.load_average[1]:.1f} after; on a busy machine times are longer "
+        "and noisier, so compare them as ratios within this study.",
         *_timing_and_command("one run", command),
     ]
     writers = {
@@ -336,6 +342,7 @@ def write_study_report(
         "results.csv": result.frame.to_csv,
         "runs.csv": lambda path: result.runs.to_csv(path, index=False),
         "curves.csv": lambda path: result.curves.to_csv(path, index=False),
+        "gradients.csv": lambda path: result.gradients.to_csv(path, index=False),
         "study.png": _figure_writer(result.plot),
     }
     return write_output_files(out_dir, writers, force=force)

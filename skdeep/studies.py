@@ -1,172 +1,32 @@
-"""The hyper-parameter studies: one question each, several variants, several seeds."""
+"""The hyper-parameter studies: one question each, several variants, several seeds, a reading.
+
+The designs live in ``_study_designs``, the rules that read them in ``_study_reading`` and the
+figure in ``_study_figure``; this module runs a study and holds what it found.
+"""
 
 from __future__ import annotations
 
+import math
+import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.multiclass import type_of_target
 
 from ._progress import Progress
+from ._study_designs import STUDIES, Study, Variant
+from ._study_reading import MEASURES, Measured, Verdict, read_study
 from .estimators import CNNClassifier, MLPClassifier
-from .modules import MLP, count_params
-from .report import markdown_table, pyplot
+from .report import markdown_table
 
-Variants = list[tuple[str, dict]]
+__all__ = ["STUDIES", "Study", "StudyResult", "Variant", "run_study"]
 
-
-@dataclass(frozen=True)
-class Study:
-    """A question about training, the variants that answer it, and what we expect beforehand.
-
-    Parameters
-    ----------
-    name : str
-    question : str
-    expectation : str
-        What the literature and experience predict, written before running.
-    variants : callable
-        ``variants(n_features, n_classes) -> [(label, estimator parameters), ...]``.
-    network : {"mlp", "cnn"}, default="mlp"
-    """
-
-    name: str
-    question: str
-    expectation: str
-    variants: Callable[[int, int], Variants]
-    network: str = "mlp"
-
-
-def _depth_variants(n_features: int, n_classes: int) -> Variants:
-    variants = [(f"{depth} x 64", {"hidden_layer_sizes": (64,) * depth}) for depth in range(6)]
-    deepest = count_params(MLP(n_features, n_classes, (64,) * 5))
-    # The one-hidden-layer width with about as many parameters as the deepest net.
-    width = round((deepest - n_classes) / (n_features + 1 + n_classes))
-    variants.append((f"1 x {width} (same size as 5 x 64)", {"hidden_layer_sizes": (width,)}))
-    return variants
-
-
-def _init_variants(n_features: int, n_classes: int) -> Variants:
-    return [
-        (f"{activation} / {init}", {"activation": activation, "kernel_initializer": init})
-        for activation in ("relu", "tanh")
-        for init in (
-            "glorot_uniform",
-            "glorot_normal",
-            "he_uniform",
-            "he_normal",
-            "random_uniform",
-            "random_normal",
-        )
-    ]
-
-
-STUDIES: dict[str, Study] = {
-    study.name: study
-    for study in [
-        Study(
-            "depth",
-            "How deep should the network be?",
-            "Depth helps little on small image data once one hidden layer is present; a "
-            "one-layer net of the same size should be as good as the deepest one.",
-            _depth_variants,
-        ),
-        Study(
-            "width",
-            "How wide should one hidden layer be?",
-            "Accuracy rises with width and saturates; time grows with the parameter count.",
-            lambda n, k: [
-                (f"{w} units", {"hidden_layer_sizes": (w,)}) for w in (16, 32, 64, 128, 256, 512)
-            ],
-        ),
-        Study(
-            "init",
-            "Which weight initialisation for ReLU and for tanh?",
-            "He initialisation suits ReLU and Glorot suits tanh; the small fixed-scale random "
-            "initialisations start slower. With Adam and a few layers the gaps stay small.",
-            _init_variants,
-        ),
-        Study(
-            "regularization",
-            "What do L1, L2 and dropout change?",
-            "Light L2 or dropout narrows the gap between training and validation loss and can "
-            "help slightly; strong L1 or L2 underfits.",
-            lambda n, k: (
-                [("none", {})]
-                + [(f"L1 {s:g}", {"l1": s}) for s in (1e-5, 1e-4, 1e-3)]
-                + [(f"L2 {s:g}", {"l2": s}) for s in (1e-4, 1e-3, 1e-2)]
-                + [(f"dropout {r:g}", {"dropout": r}) for r in (0.2, 0.5)]
-            ),
-        ),
-        Study(
-            "learning-rate",
-            "Which learning rate, from too small to divergent?",
-            "With Adam, 1e-3 to 1e-2 train well; 1e-5 is too slow to converge in the epochs "
-            "given; 1 diverges or stalls.",
-            lambda n, k: [
-                (f"lr {lr:g}", {"learning_rate": lr}) for lr in (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
-            ],
-        ),
-        Study(
-            "lr-schedule",
-            "Does a learning-rate schedule help?",
-            "Decay and cycling end training at a lower rate, which lowers the final loss a "
-            "little compared with a constant rate.",
-            lambda n, k: [
-                ("constant", {}),
-                ("exponential decay", {"lr_schedule": "exponential"}),
-                ("cyclic", {"lr_schedule": "cyclic"}),
-            ],
-        ),
-        Study(
-            "batch-size",
-            "How does batch size trade accuracy against time and memory?",
-            "Larger batches train faster per epoch but make fewer updates, so accuracy after the "
-            "same epochs falls unless the learning rate grows with the batch (the sqrt rule).",
-            lambda n, k: [
-                (
-                    f"{b}{' + sqrt lr' if rule else ''}",
-                    {"batch_size": b, **({"batch_size_scaling": rule} if rule else {})},
-                )
-                for b in (16, 64, 256, 1024)
-                for rule in (None, "sqrt")
-            ],
-        ),
-        Study(
-            "optimizer",
-            "Which optimizer?",
-            "Adam and NAdam converge fastest at their usual rate; plain SGD is slowest; momentum "
-            "closes most of the gap. Each optimizer runs at its customary learning rate.",
-            lambda n, k: [
-                ("sgd", {"optimizer": "sgd", "momentum": 0.0, "learning_rate": 1e-2}),
-                ("sgd + momentum", {"optimizer": "sgd", "momentum": 0.9, "learning_rate": 1e-2}),
-                ("rmsprop", {"optimizer": "rmsprop", "momentum": 0.0, "learning_rate": 1e-3}),
-                ("adam", {"optimizer": "adam", "learning_rate": 1e-3}),
-                ("nadam", {"optimizer": "nadam", "learning_rate": 2e-3}),
-            ],
-        ),
-        Study(
-            "cnn-architecture",
-            "Which convolution filters and kernel sizes?",
-            "More filters help until the data runs out; 3x3 kernels match 5x5 with fewer "
-            "parameters.",
-            lambda n, k: [
-                ("LeNet-5 (6, 16) 5x5", {}),
-                ("(6, 16) 3x3", {"kernel_sizes": (3, 3)}),
-                ("(16, 32) 3x3", {"filters": (16, 32), "kernel_sizes": (3, 3)}),
-                ("(32, 64) 3x3", {"filters": (32, 64), "kernel_sizes": (3, 3)}),
-                ("one block (32,) 5x5", {"filters": (32,), "kernel_sizes": (5,)}),
-            ],
-            network="cnn",
-        ),
-    ]
-}
+WARM_UP_SAMPLES = 256
 
 
 @dataclass
@@ -177,82 +37,148 @@ class StudyResult:
     ----------
     study : Study
     frame : DataFrame
-        One row per variant: mean and std over seeds of the test accuracy, fit seconds,
-        seconds per epoch, peak memory where recorded, parameter count, failed runs.
+        One row per variant: ``<measure>_mean`` and ``<measure>_std`` over the seeds'
+        complete runs for every measure of ``runs``, the parameter count, failed runs.
     runs : DataFrame
-        One row per variant and seed.
+        One row per variant and seed: status and measures.
     curves : DataFrame
         One row per variant, seed and epoch: the training history.
-    seeds, max_epochs, n_train, n_test : int
+    gradients : DataFrame
+        One row per variant, seed and layer with weights: the first epoch's gradient norm.
+    verdicts : list of Verdict
+        Each expectation held against the results.
+    seeds, max_epochs, n_train, n_test, n_classes : int
+    notes : list of str
+        The runs that failed, with their errors.
+    dataset : str
+        The data's name, shown in the figure's title.
+    load_average : tuple of float
+        The machine's 1-minute load average before and after the runs (NaN where unknown):
+        times measured under load are longer and noisier.
     """
 
     study: Study
     frame: pd.DataFrame
     runs: pd.DataFrame
     curves: pd.DataFrame
+    gradients: pd.DataFrame
+    verdicts: list[Verdict]
     seeds: int
     max_epochs: int
     n_train: int
     n_test: int
+    n_classes: int
     notes: list[str] = field(default_factory=list)
+    dataset: str = ""
+    load_average: tuple[float, float] = (math.nan, math.nan)
 
-    def to_markdown(self, floatfmt: str = ".4f") -> str:
-        """Return the table as Markdown, missing values left blank."""
-        return markdown_table(self.frame, floatfmt)
+    def table(self) -> pd.DataFrame:
+        """The study's columns for a reader: named in words, mean ± std, rounded.
+
+        Returns
+        -------
+        DataFrame of str
+        """
+        columns = {}
+        for measure in self.study.columns:
+            if f"{measure}_mean" not in self.frame:
+                continue
+            name, fmt, _ = MEASURES[measure]
+            means, stds = self.frame[f"{measure}_mean"], self.frame.get(f"{measure}_std")
+            show_std = self.seeds > 1 and measure not in ("n_params",) and stds is not None
+            columns[name] = [
+                ""
+                if pd.isna(m)
+                else format(m, fmt) + (f" ± {format(s, fmt)}" if show_std and pd.notna(s) else "")
+                for m, s in zip(means, stds if stds is not None else means, strict=True)
+            ]
+        table = pd.DataFrame(columns, index=self.frame.index)
+        if self.frame["failed_runs"].any():
+            table["failed runs"] = self.frame["failed_runs"].astype(str)
+        return table
+
+    def to_markdown(self) -> str:
+        """Return :meth:`table` as Markdown."""
+        return markdown_table(self.table())
 
     def plot(self):
-        """Plot validation loss per epoch (mean over seeds) and test accuracy per variant.
+        """The study figure (see :func:`skdeep._study_figure.plot_study`).
 
         Returns
         -------
         matplotlib.figure.Figure
         """
-        plt = pyplot()
-        from matplotlib.ticker import MaxNLocator
+        from ._study_figure import plot_study
 
-        fig, (curve_ax, score_ax) = plt.subplots(1, 2, figsize=(12, 0.3 * len(self.frame) + 3))
-        palette = plt.get_cmap("tab10" if len(self.frame) <= 10 else "tab20")
-        colours = {v: palette(i % palette.N) for i, v in enumerate(self.frame.index)}
-        metric = "valid_loss" if "valid_loss" in self.curves else "train_loss"
-        if not self.curves.empty:
-            mean = self.curves.groupby(["variant", "epoch"], sort=False)[metric].mean()
-            for variant in mean.index.unique(level=0):
-                curve = mean.loc[variant]
-                curve_ax.plot(curve.index, curve.to_numpy(), color=colours[variant])
-        curve_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        curve_ax.set_xlabel("epoch")
-        curve_ax.set_ylabel(f"{metric} (mean over {self.seeds} seeds)")
-        curve_ax.set_yscale("log")
-        # One colour per variant in both panels; the right panel's labels name them.
-        for position, (variant, row) in enumerate(self.frame.iloc[::-1].iterrows()):
-            score_ax.errorbar(
-                row["test_accuracy_mean"],
-                position,
-                xerr=row["test_accuracy_std"],
-                fmt="o",
-                capsize=3,
-                color=colours[variant],
-            )
-        score_ax.set_yticks(range(len(self.frame)), self.frame.index[::-1])
-        for label in score_ax.get_yticklabels():
-            label.set_color(colours[label.get_text()])
-        score_ax.set_xlabel(f"test accuracy (mean ± std over {self.seeds} seeds)")
-        score_ax.grid(axis="x", alpha=0.3)
-        fig.suptitle(self.study.question)
-        fig.tight_layout()
-        return fig
+        return plot_study(self)
 
 
-def _base_estimator(network: str, device: str, max_epochs: int):
-    if network == "cnn":
-        return CNNClassifier(device=device, max_epochs=max_epochs)
-    return make_pipeline(StandardScaler(), MLPClassifier(device=device, max_epochs=max_epochs))
+def _network_estimator(variant: Variant, study: Study, device: str, max_epochs: int, seed: int):
+    params = {
+        **study.base,
+        **variant.params,
+        "device": device,
+        "max_epochs": max_epochs,
+        "random_state": seed,
+    }
+    if variant.network == "cnn":
+        return CNNClassifier(**params), None
+    network = MLPClassifier(**params)
+    if study.standardize:
+        return make_pipeline(StandardScaler(), network), network
+    return network, network
 
 
-def _set_network_params(estimator, params: dict):
-    network = estimator[-1] if hasattr(estimator, "steps") else estimator
-    network.set_params(**params)
-    return network
+def _history_measures(history: pd.DataFrame) -> dict:
+    """The measures a run's history gives: losses, best epoch, time per epoch, memory."""
+    measures = {"epochs_run": len(history), "final_train_loss": history["train_loss"].iloc[-1]}
+    if "valid_loss" in history and history["valid_loss"].notna().any():
+        valid = history["valid_loss"]
+        measures.update(
+            final_valid_loss=valid.iloc[-1],
+            best_valid_loss=valid.min(),
+            max_valid_loss=valid.max(),
+            best_epoch=int(history["epoch"].iloc[int(np.nanargmin(valid.to_numpy()))]),
+        )
+    times = history["epoch_time"] if "epoch_time" in history else history["dur"]
+    # The first epoch carries one-off costs (allocation, lazy set-up); skip it when there are more.
+    measures["epoch_time"] = float(times.iloc[1:].median() if len(times) > 1 else times.iloc[0])
+    if "peak_rss_mb" in history:
+        measures["peak_memory_mb"] = float(history["peak_rss_mb"].max())
+    return measures
+
+
+def _gradient_rows(history: pd.DataFrame, label: str, seed: int) -> list[dict]:
+    first = history.iloc[0]
+    layers = [c for c in history.columns if c.startswith("grad_norm_") and pd.notna(first[c])]
+    return [
+        {
+            "variant": label,
+            "seed": seed,
+            "position": i,
+            "layer": c.removeprefix("grad_norm_"),
+            "grad_norm": first[c],
+        }
+        for i, c in enumerate(layers)
+    ]
+
+
+def _load_average() -> float:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # Windows
+        return math.nan
+
+
+def _check_target(y) -> int:
+    kind = type_of_target(y)
+    if kind not in ("binary", "multiclass"):
+        raise ValueError(
+            f"skdeep study trains classifiers, and this target is {kind} "
+            f"{'(a regression target)' if kind.startswith('continuous') else ''}; the studies "
+            "support class labels only. Use `skdeep compare` for a regression target."
+        )
+    return len(np.unique(y))
 
 
 def run_study(
@@ -260,27 +186,31 @@ def run_study(
     X,
     y,
     *,
-    seeds: int = 3,
-    max_epochs: int = 20,
+    seeds: int = 2,
+    max_epochs: int | None = None,
     test_size: float = 0.2,
     device: str = "auto",
     random_state: int = 0,
     progress: str = "auto",
 ) -> StudyResult:
-    """Run the study ``name`` (a key of ``STUDIES``) on ``(X, y)``.
+    """Run the study ``name`` (a key of ``STUDIES``) on ``(X, y)`` and read its results.
 
     Every variant trains ``seeds`` times (seeds 0, 1, ...) on the same stratified training
     split and is scored on the same held-out test split. Networks keep their defaults except
-    for the study's parameters; the MLP sees standardised features, the CNN pixels as given.
-    A run that fails (a divergent loss, say) is recorded as failed and the study goes on.
+    for the study's design (``Study.base``) and the variant's parameters. A run that fails (a
+    divergent loss, say) is recorded as failed and the study goes on. Before the runs, one
+    untimed epoch on a few samples warms up the process, so that the first variant's times do
+    not carry the one-off costs.
 
     Parameters
     ----------
     name : str
     X : array-like of shape (n_samples, n_features)
     y : array-like of shape (n_samples,)
-    seeds : int, default=3
-    max_epochs : int, default=20
+        Class labels; a regression target is refused before anything trains.
+    seeds : int, default=2
+    max_epochs : int, default=None
+        The study's own (``Study.max_epochs``) when None.
     test_size : float, default=0.2
     device : str, default="auto"
     random_state : int, default=0
@@ -296,79 +226,105 @@ def run_study(
     >>> from sklearn.datasets import load_digits
     >>> X, y = load_digits(return_X_y=True)
     >>> result = run_study("width", X[:200], y[:200], seeds=1, max_epochs=2, progress="quiet")
-    >>> result.frame["n_params"].tolist()[:2]
-    [1210, 2410]
+    >>> result.frame["n_params_mean"].tolist()[:2]
+    [1210.0, 2410.0]
+    >>> [verdict.outcome for verdict in result.verdicts][:1]
+    ['borne out']
     """
     if name not in STUDIES:
         raise ValueError(f"Unknown study {name!r}; choose among {list(STUDIES)}.")
-    if seeds < 1 or max_epochs < 1:
+    if seeds < 1 or (max_epochs is not None and max_epochs < 1):
         raise ValueError("seeds and max_epochs must be at least 1.")
     study = STUDIES[name]
+    max_epochs = study.max_epochs if max_epochs is None else max_epochs
+    n_classes = _check_target(y)
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=test_size, random_state=random_state, stratify=y
     )
-    variants = study.variants(np.asarray(X).reshape(len(y), -1).shape[1], len(np.unique(y)))
-    base = _base_estimator(study.network, device, max_epochs)
+    n_features = math.prod(np.shape(X)[1:])
+    variants = study.variants(n_features, n_classes)
+    warm_up, _ = _network_estimator(variants[0], study, device, 1, 0)
+    warm_up.fit(X_train[:WARM_UP_SAMPLES], y_train[:WARM_UP_SAMPLES])
+
+    load_before = _load_average()
     tracker = Progress(len(variants) * seeds, f"study {name}", mode=progress)
-    runs, curves, notes = [], [], []
-    for label, params in variants:
+    runs, curves, gradients, notes = [], [], [], []
+    for variant in variants:
         for seed in range(seeds):
-            estimator = clone(base)
-            network = _set_network_params(estimator, {**params, "random_state": seed})
-            run = {"variant": label, "seed": seed}
+            estimator, _ = _network_estimator(variant, study, device, max_epochs, seed)
+            network = estimator[-1] if hasattr(estimator, "steps") else estimator
+            run = {"variant": variant.label, "seed": seed}
             start = time.perf_counter()
             try:
                 estimator.fit(X_train, y_train)
             except Exception as error:  # noqa: BLE001 - a failed run is a result of the study
-                notes.append(f"{label}, seed {seed}: {type(error).__name__}: {error}")
+                notes.append(f"{variant.label}, seed {seed}: {type(error).__name__}: {error}")
                 runs.append({**run, "status": "failed", "fit_time": time.perf_counter() - start})
-                tracker.update(f"{label} seed {seed}: failed")
+                tracker.update(f"{variant.label} seed {seed}: failed")
                 continue
+            fit_time = time.perf_counter() - start
             history = network.history_frame().reset_index()
             run.update(
                 status="complete",
                 test_accuracy=estimator.score(X_test, y_test),
-                fit_time=time.perf_counter() - start,
-                epoch_time=float(history["dur"].median()),
+                train_accuracy=estimator.score(X_train, y_train),
+                fit_time=fit_time,
                 n_params=network.count_params(),
+                **_history_measures(history),
             )
-            if "peak_rss_mb" in history:
-                run["peak_rss_mb"] = float(history["peak_rss_mb"].max())
+            run["accuracy_gap"] = run["train_accuracy"] - run["test_accuracy"]
+            grads = _gradient_rows(history, variant.label, seed)
+            if grads:
+                run["first_grad_norm"] = grads[0]["grad_norm"]
+                run["grad_ratio"] = grads[0]["grad_norm"] / grads[-1]["grad_norm"]
             runs.append(run)
+            gradients += grads
             keep = [
-                c for c in ("epoch", "train_loss", "valid_loss", "valid_acc", "lr") if c in history
+                c
+                for c in ("epoch", "train_loss", "valid_loss", "train_acc", "valid_acc", "lr")
+                if c in history
             ]
-            curves.append(history[keep].assign(variant=label, seed=seed))
-            tracker.update(f"{label} seed {seed}: accuracy {run['test_accuracy']:.4f}")
+            curves.append(history[keep].assign(variant=variant.label, seed=seed))
+            tracker.update(f"{variant.label} seed {seed}: accuracy {run['test_accuracy']:.4f}")
     tracker.close()
     runs_frame = pd.DataFrame(runs)
+    frame = summarise(runs_frame, [v.label for v in variants])
     return StudyResult(
         study=study,
-        frame=_summarise(runs_frame, [label for label, _ in variants]),
+        frame=frame,
         runs=runs_frame,
         curves=pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(),
+        gradients=pd.DataFrame(gradients),
+        verdicts=read_study(study.expectations, Measured(frame, runs_frame, n_classes, max_epochs)),
         seeds=seeds,
         max_epochs=max_epochs,
         n_train=len(y_train),
         n_test=len(y_test),
+        n_classes=n_classes,
         notes=notes,
+        load_average=(load_before, _load_average()),
     )
 
 
-def _summarise(runs: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+def summarise(runs: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """Mean and std (ddof=0) over the complete runs of each variant, in ``order``.
+
+    Examples
+    --------
+    >>> runs = pd.DataFrame({"variant": ["a", "a", "b"], "seed": [0, 1, 0],
+    ...                      "status": ["complete", "complete", "failed"],
+    ...                      "test_accuracy": [0.8, 0.9, None]})
+    >>> summarise(runs, ["a", "b"]).round(3).to_dict("index")["a"]
+    {'test_accuracy_mean': 0.85, 'test_accuracy_std': 0.05, 'failed_runs': 0}
+    """
     complete = runs[runs["status"] == "complete"]
-    numeric = [
-        c for c in ("test_accuracy", "fit_time", "epoch_time", "peak_rss_mb") if c in complete
-    ]
-    grouped = complete.groupby("variant")[numeric]
+    measures = [c for c in runs.columns if c not in ("variant", "seed", "status")]
+    grouped = complete.groupby("variant")[measures]
+    means, stds = grouped.mean(), grouped.std(ddof=0)
     frame = pd.DataFrame(index=pd.Index(order, name="variant"))
-    for column in numeric:
-        frame[f"{column}_mean"] = grouped.mean()[column]
-        if column == "test_accuracy":
-            frame[f"{column}_std"] = grouped.std(ddof=0)[column]
-    if "n_params" in complete:
-        frame["n_params"] = complete.groupby("variant")["n_params"].first().astype("Int64")
-    frame["failed_runs"] = runs.groupby("variant")["status"].apply(
-        lambda s: int((s == "failed").sum())
-    )
+    for measure in measures:
+        frame[f"{measure}_mean"] = means[measure]
+        frame[f"{measure}_std"] = stds[measure]
+    failed = runs["status"].ne("complete").groupby(runs["variant"]).sum()
+    frame["failed_runs"] = failed.reindex(frame.index).fillna(0).astype(int)
     return frame
