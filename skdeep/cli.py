@@ -134,8 +134,8 @@ def _list_studies() -> int:
         print(f"{study.name}: {study.question}")
         print(f"  variants ({len(labels)}): {'; '.join(labels)}")
         print(
-            f"  {study.max_epochs} epochs; about {study.minutes:.0f} min on 2 CPU cores for "
-            "5,000 MNIST images and 2 seeds (longer with more data, seeds or epochs)"
+            f"  {study.max_epochs} epochs; about {study.minutes:g} min on 2 busy CPU cores for "
+            "5,000 MNIST images and 2 seeds (scales with data, seeds and epochs)"
         )
     return 0
 

@@ -223,7 +223,7 @@ def test_study_list_prints_each_question_variants_and_time(capsys):
     for study in STUDIES.values():
         assert f"{study.name}: {study.question}" in text
     assert "dropout 0; dropout 0.1; dropout 0.2; dropout 0.5" in text
-    assert text.count(" min on 2 CPU cores") == 14
+    assert text.count(" min on 2 busy CPU cores") == 14
 
 
 def test_study_command_refuses_a_regression_csv_in_one_line(tmp_path):
