@@ -25,6 +25,7 @@ from ._data import BatchIterator, TensorData
 from ._input_checks import check_finite_input, reject_non_numeric_columns
 from ._net import CPU_PREDICT_BATCH_SIZE, SkdeepNet
 from ._summary import ModelSummary
+from ._threads import predict_thread_count
 from .callbacks import LR_SCHEDULES, estimator_callbacks, restore_checkpoints, stopped_early
 from .modules import ACTIVATIONS, INITIALIZERS, count_params, layer_table
 
@@ -115,6 +116,7 @@ class BaseNetwork(BaseEstimator):
         "random_state": ["random_state"],
         "device": [str],
         "compile": [StrOptions({"auto", "cuda_graph", "none"})],
+        "n_threads": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
     }
@@ -200,6 +202,7 @@ class BaseNetwork(BaseEstimator):
             self.net_.partial_fit(train, epochs=epochs)
         self.history_ = self.net_.history
         self.n_iter_ = len(self.history_)
+        self.n_threads_ = self.net_.n_threads_
         return self
 
     def _prepare_data(self, X, y, sample_weight, first_call: bool, classes=None):
@@ -304,6 +307,7 @@ class BaseNetwork(BaseEstimator):
             l2=self.l2,
             classification=isinstance(self, ClassifierMixin),
             graph_step=self.compile,
+            n_threads=self.n_threads,
             **{f"optimizer__{key}": value for key, value in optimizer_kwargs.items()},
         )
         return net.initialize()
@@ -343,7 +347,8 @@ class BaseNetwork(BaseEstimator):
         X = self._validate_X(X, reset=False, ensure_all_finite=False)
         X_t = self._to_module_input(X)
         check_finite_input(X_t, type(self).__name__)
-        outputs = self.net_.predict_outputs(X_t, PREDICT_BATCH_SIZE)
+        n_threads = predict_thread_count(self.n_threads, getattr(self, "n_threads_", None))
+        outputs = self.net_.predict_outputs(X_t, PREDICT_BATCH_SIZE, n_threads)
         finite = torch.isfinite(outputs.flatten(1)).all(dim=1)
         if not finite.all():
             rows = torch.nonzero(~finite).flatten()

@@ -78,6 +78,17 @@ TRAINING_PARAMETERS_DOC = """\
         ``"cuda_graph"``, not an error, so that one script runs on machines with and without
         a GPU): graphs only remove GPU launch costs. ``net_.train_step_mode_`` and
         ``net_.eager_reason_`` tell what the last fit did. Not ``torch.compile``.
+    n_threads : "auto" or int >= 1, default="auto"
+        torch's intra-op CPU threads during ``fit`` and ``predict``; the caller's count is
+        restored afterwards, also on error. An int fixes it (with ``random_state``, results
+        are then repeatable bit for bit). ``"auto"`` times real training steps at 1, 2, 4 ...
+        threads, up to what the process may use (``OMP_NUM_THREADS``, a joblib worker's
+        limit, ``threadpoolctl``, the CPU affinity mask, torch's current count), early in the
+        fit, trains with the fastest and measures again when the step time drifts; a fit too
+        short for the probe to pay (fewer than 50 times its steps) trains at that limit.
+        Thread counts can change a network's last bits (convolutions, not MLPs, on the
+        machines measured), so ``"auto"`` repeats bit for bit only where the counts do not
+        matter or the choice is the same; see ``docs/performance.md``.
     warm_start : bool, default=False
         When True, ``fit`` continues from the previous fit's weights for ``max_epochs`` more
         epochs instead of starting again.
@@ -94,8 +105,12 @@ FITTED_ATTRIBUTES_DOC = """\
         accuracy of the epoch's training batches), ``valid_loss`` (and ``valid_acc``) when
         validating, ``dur`` and ``epoch_time`` (seconds), ``lr``, ``peak_rss_mb`` (the fit's
         own peak), ``peak_cuda_mb`` (on GPU) and ``grad_norm_<layer>``
-        (:class:`skdeep.callbacks.EpochMetrics`). See :meth:`history_frame` and
-        :meth:`plot_history`.
+        (:class:`skdeep.callbacks.EpochMetrics`), ``n_threads`` (CPU threads at the epoch's
+        end) and, in an epoch where ``n_threads="auto"`` timed the candidates,
+        ``thread_probe`` (``{threads: median seconds per step}``). See :meth:`history_frame`
+        and :meth:`plot_history`.
+    n_threads_ : int
+        The CPU threads the last fit ended with (``predict`` uses them under ``"auto"``).
     n_iter_ : int
         Epochs trained so far.
     n_features_in_ : int

@@ -9,6 +9,7 @@ number of epochs, and on a GPU the training step captured in a CUDA graph
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import numpy as np
@@ -19,6 +20,7 @@ from skorch.utils import to_numpy
 
 from ._fast_loop import FastLoopMixin, mean_loss, per_sample_loss
 from ._graph_step import start_static_step
+from ._threads import describe_probe, fit_thread_count, make_tuner, torch_threads
 from .callbacks import EpochLog, EpochMetrics, TerminateOnNaN, TrainAccuracy, ValidAccuracy
 from .modules import penalized_parameters, weight_penalty
 
@@ -65,6 +67,11 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
         (:mod:`skdeep._graph_step`; the estimators' ``compile``); ``train_step_mode_`` and
         ``eager_reason_`` say what each training did. Not skorch's ``compile``, which is
         ``torch.compile``.
+    n_threads : "auto" or int, default="auto"
+        torch's intra-op CPU threads during ``partial_fit`` (the caller's count is restored
+        afterwards); ``"auto"`` times training steps to choose (:mod:`skdeep._threads`).
+        ``n_threads_`` is the count the last training ended with; each epoch's count is in
+        the history as ``n_threads``, each probe's step times as ``thread_probe``.
     """
 
     def __init__(
@@ -74,6 +81,7 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
         l2: float = 0.0,
         classification: bool = False,
         graph_step: str = "auto",
+        n_threads="auto",
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -81,6 +89,7 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
         self.l2 = l2
         self.classification = classification
         self.graph_step = graph_step
+        self.n_threads = n_threads
 
     @property
     def _default_callbacks(self):
@@ -129,22 +138,57 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
         if not self.initialized_:
             self.initialize()
         self.planned_epochs_ = epochs  # None: max_epochs; shown by the verbose log
-        # Before the callbacks' on_train_begin: the rate becomes a tensor they then set.
-        self.static_step_ = start_static_step(self)
-        try:
-            self.notify("on_train_begin", X=X, y=y)
+        with torch_threads(fit_thread_count(self.n_threads)):
+            planned = (self.max_epochs if epochs is None else epochs) * math.ceil(
+                len(X) / self.batch_size
+            )
+            self.thread_tuner_ = make_tuner(
+                self.n_threads,
+                torch.device(self.device),
+                self.batch_size,
+                planned,
+                previous=self.__dict__.get("thread_tuner_"),
+            )
+            self._probes_logged = (
+                0 if self.thread_tuner_ is None else len(self.thread_tuner_.probes)
+            )
+            # Before the callbacks' on_train_begin: the rate becomes a tensor they then set.
+            self.static_step_ = start_static_step(self)
             try:
-                self.fit_loop(X, y, epochs=epochs, **fit_params)
-            except KeyboardInterrupt:
-                pass
-        finally:
-            if self.static_step_ is not None:
-                self.static_step_.close()
-            self.static_step_ = None
-        self.notify("on_train_end", X=X, y=y)
+                self.notify("on_train_begin", X=X, y=y)
+                try:
+                    self.fit_loop(X, y, epochs=epochs, **fit_params)
+                except KeyboardInterrupt:
+                    pass
+            finally:
+                if self.static_step_ is not None:
+                    self.static_step_.close()
+                self.static_step_ = None
+                self.n_threads_ = torch.get_num_threads()
+            self.notify("on_train_end", X=X, y=y)
         return self
 
+    def on_epoch_end(self, net, **kwargs) -> None:
+        super().on_epoch_end(net, **kwargs)
+        self.history.record("n_threads", torch.get_num_threads())
+        tuner = self.__dict__.get("thread_tuner_")
+        if tuner is not None and len(tuner.probes) > self._probes_logged:
+            self._probes_logged = len(tuner.probes)
+            self.history.record("thread_probe", dict(tuner.probes[-1]))
+            if self.verbose:
+                print(describe_probe(tuner.probes[-1], tuner.count))
+
     def train_step(self, batch, **fit_params):
+        tuner = self.__dict__.get("thread_tuner_")
+        if tuner is None:
+            return self._timed_train_step(batch, **fit_params)
+        start = tuner.begin()
+        step = self._timed_train_step(batch, **fit_params)
+        data = batch[0] if isinstance(batch, (tuple, list)) else batch
+        tuner.end(start, len(data) if isinstance(data, torch.Tensor) else -1)
+        return step
+
+    def _timed_train_step(self, batch, **fit_params):
         static = self.__dict__.get("static_step_")
         if static is not None and not fit_params:
             step = static.run(batch)
@@ -169,15 +213,18 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
         proba = self.predict_proba(X)
         return (proba > 0.5).astype(np.int64) if self.multilabel else proba.argmax(axis=1)
 
-    def predict_outputs(self, X: torch.Tensor, batch_size: int) -> torch.Tensor:
+    def predict_outputs(
+        self, X: torch.Tensor, batch_size: int, n_threads: int | None = None
+    ) -> torch.Tensor:
         """Return the module's raw outputs for ``X``, computed in large batches in eval mode.
 
-        On a CPU the batches hold at most :data:`CPU_PREDICT_BATCH_SIZE` samples.
+        On a CPU the batches hold at most :data:`CPU_PREDICT_BATCH_SIZE` samples, computed
+        with ``n_threads`` intra-op threads (None: the caller's), restored afterwards.
         """
         if torch.device(self.device).type == "cpu":
             batch_size = min(batch_size, CPU_PREDICT_BATCH_SIZE)
         self.module_.eval()
-        with torch.inference_mode():
+        with torch_threads(n_threads), torch.inference_mode():
             outputs = [
                 self.module_(X[start : start + batch_size].to(self.device))
                 for start in range(0, len(X), batch_size)

@@ -373,6 +373,7 @@ class NeuralNetClassifier(_CustomModuleMixin, NetworkClassifier):
         random_state=None,
         device="auto",
         compile="auto",
+        n_threads="auto",
         warm_start=False,
         verbose=0,
         **module_params,
@@ -398,6 +399,7 @@ class NeuralNetClassifier(_CustomModuleMixin, NetworkClassifier):
         self.random_state = random_state
         self.device = device
         self.compile = compile
+        self.n_threads = n_threads
         self.warm_start = warm_start
         self.verbose = verbose
         # Kept apart: scikit-learn reads parameters from __init__'s signature only.
@@ -465,6 +467,7 @@ class NeuralNetRegressor(_CustomModuleMixin, NetworkRegressor):
         random_state=None,
         device="auto",
         compile="auto",
+        n_threads="auto",
         warm_start=False,
         verbose=0,
         **module_params,
@@ -490,6 +493,7 @@ class NeuralNetRegressor(_CustomModuleMixin, NetworkRegressor):
         self.random_state = random_state
         self.device = device
         self.compile = compile
+        self.n_threads = n_threads
         self.warm_start = warm_start
         self.verbose = verbose
         # Kept apart: scikit-learn reads parameters from __init__'s signature only.

@@ -81,6 +81,7 @@ class MLPClassifier(NetworkClassifier):
         random_state=None,
         device="auto",
         compile="auto",
+        n_threads="auto",
         warm_start=False,
         verbose=0,
     ):
@@ -107,6 +108,7 @@ class MLPClassifier(NetworkClassifier):
         self.random_state = random_state
         self.device = device
         self.compile = compile
+        self.n_threads = n_threads
         self.warm_start = warm_start
         self.verbose = verbose
 
@@ -185,6 +187,7 @@ class MLPRegressor(NetworkRegressor):
         random_state=None,
         device="auto",
         compile="auto",
+        n_threads="auto",
         warm_start=False,
         verbose=0,
     ):
@@ -211,6 +214,7 @@ class MLPRegressor(NetworkRegressor):
         self.random_state = random_state
         self.device = device
         self.compile = compile
+        self.n_threads = n_threads
         self.warm_start = warm_start
         self.verbose = verbose
 
@@ -356,6 +360,7 @@ class CNNClassifier(NetworkClassifier):
         random_state=None,
         device="auto",
         compile="auto",
+        n_threads="auto",
         warm_start=False,
         verbose=0,
     ):
@@ -387,6 +392,7 @@ class CNNClassifier(NetworkClassifier):
         self.random_state = random_state
         self.device = device
         self.compile = compile
+        self.n_threads = n_threads
         self.warm_start = warm_start
         self.verbose = verbose
 

@@ -1,0 +1,313 @@
+"""How many CPU threads torch's operations use during a fit or a predict (``n_threads``).
+
+An int fixes the count. ``"auto"`` measures: early in the fit :class:`ThreadTuner` times real
+training steps at each candidate count and keeps the fastest, and it measures again when the
+step time drifts (other work starting or stopping on the machine). On an idle machine more
+threads usually win; beside other work, every thread the OS cannot give makes the others wait
+for it at each operation, and one thread can be several times faster.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import torch
+
+# The clock the tuner reads when none is given; a test replaces it to fake the step times.
+CLOCK: Callable[[], float] = time.perf_counter
+
+# Per candidate: steps run after switching to it and not timed (the thread pool is rebuilt),
+# then steps timed, whose median is the candidate's step time.
+WARMUP_STEPS = 1
+TIMED_STEPS = 3
+# A fit probes only when it plans at least this many times the steps a probe takes, and probes
+# again only after as many steps: the probing stays within about 2 % of the steps.
+STEPS_PER_PROBE_STEP = 50
+# Steps timed at the chosen count before comparing their median with the probe's.
+DRIFT_WINDOW = 32
+# A median this many times slower (or faster) than the probe's triggers a new probe.
+DRIFT_RATIO = 1.5
+
+
+def _env_thread_limit() -> int | None:
+    value = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+def thread_limit() -> int:
+    """Return the most intra-op threads a fit of this process should use.
+
+    The smallest of torch's current count (which reflects ``OMP_NUM_THREADS``, a joblib/loky
+    worker's limit, ``threadpoolctl.threadpool_limits`` and ``torch.set_num_threads``), the
+    ``OMP_NUM_THREADS`` variable and the CPUs of this process's affinity mask.
+
+    Examples
+    --------
+    >>> 1 <= thread_limit() <= torch.get_num_threads()
+    True
+    """
+    limits = [torch.get_num_threads()]
+    env = _env_thread_limit()
+    if env is not None:
+        limits.append(env)
+    if hasattr(os, "sched_getaffinity"):
+        limits.append(len(os.sched_getaffinity(0)))
+    return max(1, min(limits))
+
+
+def candidate_counts(limit: int) -> list[int]:
+    """Return the thread counts ``"auto"`` tries: 1, 2, 4 ... below ``limit``, and ``limit``.
+
+    Examples
+    --------
+    >>> candidate_counts(1), candidate_counts(2), candidate_counts(6)
+    ([1], [1, 2], [1, 2, 4, 6])
+    """
+    counts = []
+    count = 1
+    while count < limit:
+        counts.append(count)
+        count *= 2
+    return [*counts, limit]
+
+
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Run the block with ``count`` intra-op threads (None: as they are), then restore them.
+
+    The caller's count is restored also when the block raises.
+
+    Examples
+    --------
+    >>> before = torch.get_num_threads()
+    >>> with torch_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    previous = torch.get_num_threads()
+    if count is not None and count != previous:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
+
+
+class ThreadTuner:
+    """Choose the fastest thread count by timing training steps, and re-check it on drift.
+
+    Call :meth:`begin` before a training step and :meth:`end` after it; the tuner sets torch's
+    thread count for the coming steps itself. Steps of another batch size than
+    ``batch_size`` (an epoch's last, partial batch) are not timed.
+
+    Parameters
+    ----------
+    candidates : list of int
+        Thread counts to try, e.g. from :func:`candidate_counts`.
+    batch_size : int
+        Samples of a full training batch.
+    clock : callable, default=None
+        Returns seconds as a float; :data:`CLOCK` (``time.perf_counter``) when None.
+    wait_steps : int, default=0
+        Full steps to train at the current count before the first probe.
+
+    Attributes
+    ----------
+    count : int
+        The count the next steps run at.
+    probes : list of dict
+        One per finished probe: ``{count: median seconds per step}``.
+
+    Examples
+    --------
+    A fake clock under which a step takes 1 s at 1 thread and 3 s at 2:
+
+    >>> now = [0.0]
+    >>> def fake_clock():
+    ...     now[0] += {1: 1.0, 2: 3.0}[torch.get_num_threads()]
+    ...     return now[0]
+    >>> tuner = ThreadTuner([1, 2], batch_size=32, clock=fake_clock)
+    >>> with torch_threads(None):
+    ...     for _ in range(8):
+    ...         tuner.end(tuner.begin(), 32)
+    >>> tuner.count, tuner.probes
+    (1, [{1: 1.0, 2: 3.0}])
+    """
+
+    def __init__(
+        self,
+        candidates: list[int],
+        batch_size: int,
+        clock: Callable[[], float] | None = None,
+        wait_steps: int = 0,
+    ) -> None:
+        self.candidates = list(candidates)
+        self.batch_size = batch_size
+        self.clock = CLOCK if clock is None else clock
+        self.probes: list[dict[int, float]] = []
+        self.count = torch.get_num_threads()
+        self._probe_times: dict[int, list[float]] = {}
+        self._queue: list[int] = []
+        self._steps_at_count = 0
+        self._reference = 0.0
+        self._window: list[float] = []
+        self._steps_since_probe = 0
+        self._wait_steps = wait_steps
+        if wait_steps <= 0:
+            self._start_probe()
+
+    @staticmethod
+    def probe_steps(n_candidates: int) -> int:
+        """Return the full-batch steps one probe of ``n_candidates`` counts takes."""
+        return n_candidates * (WARMUP_STEPS + TIMED_STEPS)
+
+    @property
+    def probing(self) -> bool:
+        """Whether the tuner is timing the candidates now."""
+        return bool(self._queue)
+
+    def _start_probe(self) -> None:
+        self._queue = list(self.candidates)
+        self._probe_times = {count: [] for count in self.candidates}
+        self._steps_at_count = 0
+        self._set(self._queue[0])
+
+    def _set(self, count: int) -> None:
+        self.count = count
+        if torch.get_num_threads() != count:
+            torch.set_num_threads(count)
+
+    def resume(self) -> None:
+        """Set torch's count to the tuner's, when a new call continues the same training."""
+        self._set(self.count)
+
+    def begin(self) -> float:
+        """Return the clock's time before a step."""
+        return self.clock()
+
+    def end(self, start: float, batch_size: int) -> None:
+        """Account for a step that began at ``start`` and trained ``batch_size`` samples."""
+        if batch_size != self.batch_size:
+            return
+        if self._wait_steps > 0:
+            self._wait_steps -= 1
+            if self._wait_steps == 0:
+                self._start_probe()
+            return
+        seconds = self.clock() - start
+        self._steps_since_probe += 1
+        if self._queue:
+            self._probe_step(seconds)
+        else:
+            self._watch(seconds)
+
+    def _probe_step(self, seconds: float) -> None:
+        self._steps_at_count += 1
+        if self._steps_at_count <= WARMUP_STEPS:
+            return
+        count = self._queue[0]
+        self._probe_times[count].append(seconds)
+        if len(self._probe_times[count]) < TIMED_STEPS:
+            return
+        self._queue.pop(0)
+        self._steps_at_count = 0
+        if self._queue:
+            self._set(self._queue[0])
+            return
+        medians = {c: statistics.median(times) for c, times in self._probe_times.items()}
+        self.probes.append(medians)
+        best = min(medians, key=medians.get)
+        self._reference = medians[best]
+        self._window = []
+        self._steps_since_probe = 0
+        self._set(best)
+
+    def _watch(self, seconds: float) -> None:
+        self._window.append(seconds)
+        if len(self._window) < DRIFT_WINDOW:
+            return
+        median = statistics.median(self._window)
+        self._window = []
+        gap = STEPS_PER_PROBE_STEP * self.probe_steps(len(self.candidates))
+        drifted = median > DRIFT_RATIO * self._reference or median * DRIFT_RATIO < self._reference
+        if drifted and self._steps_since_probe >= gap:
+            self._start_probe()
+
+
+def describe_probe(probe: dict[int, float], chosen: int) -> str:
+    """One line for the verbose log: each count's step time and the count chosen.
+
+    Examples
+    --------
+    >>> describe_probe({1: 0.00042, 2: 0.00097}, 1)
+    "n_threads='auto': steps of 0.42 ms at 1, 0.97 ms at 2 threads; training with 1"
+    """
+    parts = [f"{seconds * 1e3:.2f} ms at {count}" for count, seconds in probe.items()]
+    return f"n_threads='auto': steps of {', '.join(parts)} threads; training with {chosen}"
+
+
+def make_tuner(
+    n_threads,
+    device: torch.device,
+    batch_size: int,
+    planned_steps: int,
+    previous: ThreadTuner | None = None,
+) -> ThreadTuner | None:
+    """Return the tuner of an ``n_threads="auto"`` training call, or None when there is none.
+
+    None for an int ``n_threads``, on a GPU (its steps hardly use the CPU threads), or when
+    this process may use one thread only. ``previous``, the tuner of the same net's last
+    call (``warm_start``, ``partial_fit``), goes on when it tunes the same counts. A new
+    tuner probes at once when the call plans at least :data:`STEPS_PER_PROBE_STEP` times the
+    steps of a probe; otherwise it first trains that many steps at the limit (over this and
+    later calls on the same net), so that a short fit never pays for a probe.
+    """
+    if n_threads != "auto" or device.type != "cpu":
+        return None
+    candidates = candidate_counts(thread_limit())
+    if len(candidates) < 2:
+        return None
+    if (
+        previous is not None
+        and previous.candidates == candidates
+        and previous.batch_size == batch_size
+    ):
+        previous.resume()
+        return previous
+    threshold = STEPS_PER_PROBE_STEP * ThreadTuner.probe_steps(len(candidates))
+    return ThreadTuner(
+        candidates, batch_size, wait_steps=0 if planned_steps >= threshold else threshold
+    )
+
+
+def fit_thread_count(n_threads) -> int:
+    """Return the thread count a fit starts with: ``n_threads`` or, for ``"auto"``, the limit.
+
+    Examples
+    --------
+    >>> fit_thread_count(3)
+    3
+    """
+    return thread_limit() if n_threads == "auto" else int(n_threads)
+
+
+def predict_thread_count(n_threads, fitted: int | None) -> int | None:
+    """Return the threads of a predict: an int ``n_threads`` (set before or after the fit) as
+    given; under ``"auto"`` the fit's final count ``fitted``, within this process's limit now
+    (a model fitted elsewhere, or predicting in a joblib worker); None keeps the caller's.
+
+    Examples
+    --------
+    >>> predict_thread_count(3, 1), predict_thread_count("auto", None)
+    (3, None)
+    """
+    if n_threads != "auto":
+        return int(n_threads)
+    return None if fitted is None else min(fitted, thread_limit())

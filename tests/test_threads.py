@@ -1,0 +1,304 @@
+"""The thread policy (``n_threads``): counts set, restored and chosen by timing."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+from joblib import Parallel, delayed
+from sklearn.model_selection import GridSearchCV
+from skorch.callbacks import Callback
+from threadpoolctl import threadpool_limits
+
+import skdeep._threads as threads
+from skdeep import CNNClassifier, MLPClassifier, MLPRegressor
+from skdeep._threads import ThreadTuner, candidate_counts, make_tuner, thread_limit
+
+
+@pytest.fixture
+def two_threads():
+    """The caller runs 2 torch threads (the test session's default is 1)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def data():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(400, 6)).astype(np.float32)
+    return X, (X[:, 0] > 0).astype(int)
+
+
+class RecordThreads(Callback):
+    """Record torch's thread count at every training batch; optionally fail at an epoch."""
+
+    def __init__(self, fail_at_epoch=None):
+        self.fail_at_epoch = fail_at_epoch
+
+    def initialize(self):
+        self.seen_ = []
+        return self
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if training:
+            self.seen_.append(torch.get_num_threads())
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.fail_at_epoch == len(net.history):
+            raise RuntimeError("failing on purpose")
+
+
+def _recorded(estimator) -> list[int]:
+    return dict(estimator.net_.callbacks_)["RecordThreads"].seen_
+
+
+def fake_clock(step_seconds: dict[int, float]):
+    """A clock under which a training step lasts ``step_seconds[torch's thread count]``."""
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += step_seconds[torch.get_num_threads()]
+        return now[0]
+
+    return clock
+
+
+# -- counts set and restored -----------------------------------------------------------------
+
+
+def test_an_int_is_honoured_in_fit_and_restored_after(two_threads, data):
+    X, y = data
+    clf = MLPClassifier(max_epochs=2, n_threads=1, callbacks=[RecordThreads()], random_state=0)
+    clf.fit(X, y)
+    assert set(_recorded(clf)) == {1}
+    assert [row["n_threads"] for row in clf.history_] == [1, 1]
+    assert clf.n_threads_ == 1
+    assert torch.get_num_threads() == 2
+
+
+def test_predict_runs_at_the_fixed_count_and_restores_the_callers(two_threads, data, monkeypatch):
+    X, y = data
+    clf = MLPClassifier(max_epochs=1, n_threads=1, random_state=0).fit(X, y)
+    seen = []
+    forward = clf.net_.module_.forward
+    monkeypatch.setattr(
+        clf.net_.module_, "forward", lambda x: seen.append(torch.get_num_threads()) or forward(x)
+    )
+    clf.predict(X)
+    clf.set_params(n_threads=2).predict_proba(X)
+    assert seen == [1, 2]
+    assert torch.get_num_threads() == 2
+
+
+def test_the_callers_count_is_restored_when_the_fit_raises(two_threads, data):
+    X, y = data
+    clf = MLPClassifier(max_epochs=3, n_threads=1, callbacks=[RecordThreads(fail_at_epoch=2)])
+    with pytest.raises(RuntimeError, match="failing on purpose"):
+        clf.fit(X, y)
+    assert torch.get_num_threads() == 2
+
+
+def test_the_callers_count_is_restored_when_predict_raises(two_threads, data):
+    X, y = data
+    clf = MLPClassifier(max_epochs=1, n_threads=1).fit(X, y)
+    clf.net_.module_.forward = lambda x: 1 / 0
+    with pytest.raises(ZeroDivisionError):
+        clf.predict(X)
+    assert torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("value", [0, -1, "fast", 1.5, True])
+def test_a_bad_n_threads_is_refused_before_training(value, data):
+    with pytest.raises(ValueError, match="n_threads"):
+        MLPRegressor(max_epochs=1, n_threads=value).fit(*data)
+
+
+# -- the limit -----------------------------------------------------------------------------
+
+
+def test_the_limit_follows_torch_omp_num_threads_and_threadpoolctl(two_threads, monkeypatch):
+    expected = min(2, len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else 2
+    assert thread_limit() == expected
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert thread_limit() == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    with threadpool_limits(1, user_api="openmp"):
+        assert thread_limit() == 1
+    torch.set_num_threads(1)
+    assert thread_limit() == 1
+
+
+def test_auto_stays_within_a_threadpoolctl_limit(two_threads, data):
+    X, y = data
+    clf = MLPClassifier(max_epochs=8, batch_size=8, validation_fraction=0.0, random_state=0)
+    with threadpool_limits(1, user_api="openmp"):
+        clf.set_params(callbacks=[RecordThreads()]).fit(X, y)
+    assert set(_recorded(clf)) == {1}
+    assert "thread_probe" not in clf.history_[0]  # one candidate: nothing to probe
+
+
+def _fit_in_worker(X, y):
+    clf = MLPClassifier(max_epochs=8, batch_size=8, validation_fraction=0.0, random_state=0)
+    clf.set_params(callbacks=[RecordThreads()]).fit(X, y)
+    return torch.get_num_threads(), _recorded(clf), clf.n_threads_
+
+
+def test_auto_honours_a_joblib_workers_limit(data):
+    X, y = data
+    results = Parallel(n_jobs=2, backend="loky")(delayed(_fit_in_worker)(X, y) for _ in range(2))
+    cores = os.cpu_count()
+    for worker_limit, seen, final in results:
+        # loky gives each of 2 workers cores // 2 threads; a fit never goes above it.
+        assert worker_limit == max(1, cores // 2)
+        assert max(seen) <= worker_limit and final <= worker_limit
+
+
+def _threads_of_fit(estimator, X, y):
+    return max(row["n_threads"] for row in estimator.history_)
+
+
+def test_grid_search_workers_never_run_more_threads_than_cores(data):
+    X, y = data
+    search = GridSearchCV(
+        MLPClassifier(max_epochs=8, batch_size=8, validation_fraction=0.0, random_state=0),
+        {"learning_rate": [1e-3, 1e-2]},
+        cv=2,
+        n_jobs=2,
+        scoring=_threads_of_fit,
+    ).fit(X, y)
+    per_fit = np.concatenate([search.cv_results_[f"split{i}_test_score"] for i in range(2)])
+    assert 2 * per_fit.max() <= os.cpu_count()
+
+
+# -- choosing by timing --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("step_seconds", "chosen"), [({1: 1.0, 2: 3.0}, 1), ({1: 3.0, 2: 1.0}, 2)])
+def test_auto_chooses_the_count_the_clock_finds_faster(
+    two_threads, data, monkeypatch, capsys, step_seconds, chosen
+):
+    X, y = data
+    monkeypatch.setattr(threads, "thread_limit", lambda: 2)
+    monkeypatch.setattr(threads, "CLOCK", fake_clock(step_seconds))
+    clf = MLPClassifier(
+        max_epochs=8,
+        batch_size=8,
+        validation_fraction=0.0,
+        callbacks=[RecordThreads()],
+        random_state=0,
+        verbose=1,
+    ).fit(X, y)
+    # 400 samples, batch 8: 50 steps per epoch, 8 epochs = 400 steps = 50 x the probe's 8.
+    seen = _recorded(clf)
+    assert seen[:8] == [1, 1, 1, 1, 2, 2, 2, 2]
+    assert set(seen[8:]) == {chosen}
+    assert clf.history_[0]["thread_probe"] == step_seconds
+    assert all("thread_probe" not in row for row in clf.history_[1:])
+    assert [row["n_threads"] for row in clf.history_] == [chosen] * 8
+    assert clf.n_threads_ == chosen
+    assert torch.get_num_threads() == 2
+    assert (
+        f"steps of {step_seconds[1] * 1e3:.2f} ms at 1, {step_seconds[2] * 1e3:.2f} ms at 2 "
+        f"threads; training with {chosen}" in capsys.readouterr().out
+    )
+
+
+def test_a_fit_too_short_to_pay_for_the_probe_trains_at_the_limit(two_threads, data, monkeypatch):
+    X, y = data
+    monkeypatch.setattr(threads, "thread_limit", lambda: 2)
+    monkeypatch.setattr(threads, "CLOCK", fake_clock({1: 1.0, 2: 3.0}))
+    # 7 epochs of 50 steps: 350 < 400 planned steps.
+    clf = MLPClassifier(max_epochs=7, batch_size=8, validation_fraction=0.0).fit(X, y)
+    assert [row["n_threads"] for row in clf.history_] == [2] * 7
+    assert all("thread_probe" not in row for row in clf.history_)
+
+
+def test_short_calls_on_one_net_probe_once_they_have_trained_enough(two_threads, data, monkeypatch):
+    X, y = data
+    monkeypatch.setattr(threads, "thread_limit", lambda: 2)
+    monkeypatch.setattr(threads, "CLOCK", fake_clock({1: 1.0, 2: 3.0}))
+    clf = MLPClassifier(
+        max_epochs=1,
+        batch_size=8,
+        validation_fraction=0.0,
+        warm_start=True,
+        callbacks=[RecordThreads()],
+    )
+    for _ in range(10):  # 10 calls of one epoch, 50 steps each
+        clf.fit(X, y)
+        assert torch.get_num_threads() == 2
+    counts = [row["n_threads"] for row in clf.history_]
+    # 400 steps (8 epochs) at the limit; the probe starts after the last step of epoch 8
+    # (its first candidate, 1, is set then) and ends in epoch 9, choosing 1.
+    assert counts == [2] * 7 + [1, 1, 1]
+    assert [i for i, row in enumerate(clf.history_) if "thread_probe" in row] == [8]
+    assert clf.n_threads_ == 1
+
+
+def test_make_tuner_only_for_auto_on_a_cpu_with_a_choice(two_threads, monkeypatch):
+    monkeypatch.setattr(threads, "thread_limit", lambda: 4)
+    cpu = torch.device("cpu")
+    assert make_tuner("auto", cpu, 32, 600).candidates == [1, 2, 4]
+    assert make_tuner("auto", cpu, 32, 600).probing  # 50 x 3 candidates x 4 steps
+    assert not make_tuner("auto", cpu, 32, 599).probing
+    assert make_tuner(2, cpu, 32, 10_000) is None
+    assert make_tuner("auto", torch.device("cuda"), 32, 10_000) is None
+    monkeypatch.setattr(threads, "thread_limit", lambda: 1)
+    assert make_tuner("auto", cpu, 32, 10_000) is None
+    assert candidate_counts(8) == [1, 2, 4, 8]
+
+
+def test_the_tuner_probes_again_when_the_step_time_drifts(two_threads):
+    costs = {1: 1.0, 2: 3.0}
+    now = [0.0]
+
+    def clock():
+        now[0] += costs[torch.get_num_threads()]
+        return now[0]
+
+    tuner = ThreadTuner([1, 2], batch_size=32, clock=clock)
+    for _ in range(8):
+        tuner.end(tuner.begin(), 32)
+    assert (tuner.count, tuner.probes) == (1, [{1: 1.0, 2: 3.0}])
+    costs[1] = 9.0  # other work starts: one thread became 9x slower, two threads 3x
+    # No new probe before 50 x 8 steps since the last one, however slow the steps.
+    for _ in range(50 * 8 - 1):
+        tuner.end(tuner.begin(), 32)
+        tuner.end(tuner.begin(), 5)  # partial batches are not timed
+    assert len(tuner.probes) == 1 and tuner.count == 1
+    for _ in range(32):  # the next drift window ends past the gap
+        tuner.end(tuner.begin(), 32)
+        if tuner.probing:
+            break
+    assert tuner.probing
+    for _ in range(8):
+        tuner.end(tuner.begin(), 32)
+    assert tuner.probes[-1] == {1: 9.0, 2: 3.0}
+    assert tuner.count == 2 and torch.get_num_threads() == 2
+
+
+def test_a_steady_step_time_is_not_probed_again(two_threads):
+    tuner = ThreadTuner([1, 2], batch_size=4, clock=fake_clock({1: 1.0, 2: 2.0}))
+    for _ in range(5000):
+        tuner.end(tuner.begin(), 4)
+    assert len(tuner.probes) == 1 and not tuner.probing
+
+
+def test_mlp_results_are_the_same_at_one_and_two_threads(two_threads, data):
+    X, y = data
+    fits = [MLPClassifier(max_epochs=3, n_threads=n, random_state=0).fit(X, y) for n in (1, 2, 1)]
+    probas = [fit.predict_proba(X) for fit in fits]
+    np.testing.assert_array_equal(probas[0], probas[2])  # an int + random_state: repeatable
+    np.testing.assert_array_equal(probas[0], probas[1])
+
+
+def test_a_cnn_with_a_fixed_count_is_repeatable(two_threads):
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(64, 1, 12, 12)).astype(np.float32)
+    y = rng.randint(0, 3, 64)
+    fits = [CNNClassifier(max_epochs=2, n_threads=2, random_state=0).fit(X, y) for _ in range(2)]
+    np.testing.assert_array_equal(fits[0].predict_proba(X), fits[1].predict_proba(X))
