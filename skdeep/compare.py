@@ -19,7 +19,7 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils.multiclass import type_of_target
 
 from ._comparison_table import holm_adjust, plot_comparison, readable_table
-from ._progress import Progress
+from ._progress import EpochProgress, Progress
 from .baselines import (
     CLASSIFICATION_MODELS,
     MODEL_NAMES,
@@ -240,6 +240,17 @@ def _warm_up(estimators: Mapping[str, BaseEstimator], X, y, train: np.ndarray) -
             pass
 
 
+def _reporting_epochs(estimator, tracker: Progress, prefix: str):
+    """``estimator`` with its network (if any) reporting each epoch to ``tracker``."""
+    network = find_network(estimator)
+    if network is None or tracker.mode == "quiet" or "callbacks" not in network.get_params():
+        return estimator
+    # A function, not the bound method: copies of the callback must share the tracker.
+    report = lambda text, fraction: tracker.status(text, fraction)  # noqa: E731
+    network.set_params(callbacks=[*(network.callbacks or []), EpochProgress(report, prefix)])
+    return estimator
+
+
 def compare(
     estimators=None,
     X=None,
@@ -280,7 +291,8 @@ def compare(
     max_epochs : int, default=None
         Epochs of the default networks.
     progress : {"auto", "bar", "lines", "quiet"}, default="auto"
-        How to show progress (models x folds) on stderr.
+        How to show progress (models x folds) on stderr: a network's fold shows its epochs
+        (epoch k/n, loss), and the time left weighs each model by its measured fold time.
 
     Each model is first fitted once, untimed, on a few rows for one epoch, so that one-off
     start-up costs stay out of the times. A model that fails on a fold is recorded (NaN
@@ -331,7 +343,12 @@ def compare(
     test_fraction = float(np.mean([len(test) / len(train) for train, test in folds]))
 
     _warm_up(named, X, y, folds[0][0])
-    tracker = Progress(len(named) * len(folds), "compare", mode=progress)
+    tracker = Progress(
+        len(named) * len(folds),
+        "compare",
+        mode=progress,
+        groups={name: len(folds) for name in named},
+    )
     start = time.perf_counter()
     rows, fold_rows, notes = [], [], []
     for name, estimator in named.items():
@@ -339,9 +356,10 @@ def compare(
         per_fold = []
         first_error = None
         for fold, split in enumerate(folds):
+            tracker.start(name)
             try:
                 result = cross_validate(
-                    clone(estimator),
+                    _reporting_epochs(clone(estimator), tracker, f"{name} fold {fold + 1}: "),
                     X,
                     y,
                     cv=[split],
