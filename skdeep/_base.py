@@ -346,9 +346,12 @@ class BaseNetwork(BaseEstimator):
         # Finiteness is checked by torch on the tensor, several times faster than numpy's.
         X = self._validate_X(X, reset=False, ensure_all_finite=False)
         X_t = self._to_module_input(X)
-        check_finite_input(X_t, type(self).__name__)
         n_threads = predict_thread_count(self.n_threads, getattr(self, "n_threads_", None))
-        outputs = self.net_.predict_outputs(X_t, PREDICT_BATCH_SIZE, n_threads)
+        name = type(self).__name__
+        # Each batch is checked just before its forward pass, while it is in the cache.
+        outputs = self.net_.predict_outputs(
+            X_t, PREDICT_BATCH_SIZE, n_threads, check=lambda batch: check_finite_input(batch, name)
+        )
         finite = torch.isfinite(outputs.flatten(1)).all(dim=1)
         if not finite.all():
             rows = torch.nonzero(~finite).flatten()

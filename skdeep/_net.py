@@ -10,6 +10,7 @@ number of epochs, and on a GPU the training step captured in a CUDA graph
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import partial
 
 import numpy as np
@@ -214,19 +215,27 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
         return (proba > 0.5).astype(np.int64) if self.multilabel else proba.argmax(axis=1)
 
     def predict_outputs(
-        self, X: torch.Tensor, batch_size: int, n_threads: int | None = None
+        self,
+        X: torch.Tensor,
+        batch_size: int,
+        n_threads: int | None = None,
+        check: Callable[[torch.Tensor], None] | None = None,
     ) -> torch.Tensor:
         """Return the module's raw outputs for ``X``, computed in large batches in eval mode.
 
         On a CPU the batches hold at most :data:`CPU_PREDICT_BATCH_SIZE` samples, computed
         with ``n_threads`` intra-op threads (None: the caller's), restored afterwards.
+        ``check``, when given, sees each batch of ``X`` before the module does (and may raise).
         """
         if torch.device(self.device).type == "cpu":
             batch_size = min(batch_size, CPU_PREDICT_BATCH_SIZE)
-        self.module_.eval()
+        module = self.module_
+        module.eval()
+        outputs = []
         with torch_threads(n_threads), torch.inference_mode():
-            outputs = [
-                self.module_(X[start : start + batch_size].to(self.device))
-                for start in range(0, len(X), batch_size)
-            ]
-        return torch.cat(outputs).cpu()
+            for start in range(0, len(X), batch_size):
+                batch = X[start : start + batch_size]
+                if check is not None:
+                    check(batch)
+                outputs.append(module(batch.to(self.device)))
+            return (torch.cat(outputs) if len(outputs) > 1 else outputs[0]).cpu()
