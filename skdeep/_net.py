@@ -140,14 +140,12 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
             self.initialize()
         self.planned_epochs_ = epochs  # None: max_epochs; shown by the verbose log
         with torch_threads(fit_thread_count(self.n_threads)):
-            planned = (self.max_epochs if epochs is None else epochs) * math.ceil(
-                len(X) / self.batch_size
-            )
             self.thread_tuner_ = make_tuner(
                 self.n_threads,
                 torch.device(self.device),
                 self.batch_size,
-                planned,
+                math.ceil(len(X) / self.batch_size),
+                self.max_epochs if epochs is None else epochs,
                 previous=self.__dict__.get("thread_tuner_"),
             )
             self._probes_logged = (

@@ -24,9 +24,11 @@ CLOCK: Callable[[], float] = time.perf_counter
 # then steps timed, whose median is the candidate's step time.
 WARMUP_STEPS = 1
 TIMED_STEPS = 3
-# A fit probes only when it plans at least this many times the steps a probe takes, and probes
-# again only after as many steps: the probing stays within about 2 % of the steps.
+# A fit probes at once when a fit of at least REFERENCE_EPOCHS epochs of its steps holds this
+# many times the steps a probe takes, and probes again only after as many steps: the probing
+# stays within about 2 % of the steps of a 20-epoch fit.
 STEPS_PER_PROBE_STEP = 50
+REFERENCE_EPOCHS = 20
 # Steps timed at the chosen count before comparing their median with the probe's.
 DRIFT_WINDOW = 32
 # A median this many times slower (or faster) than the probe's triggers a new probe.
@@ -257,7 +259,8 @@ def make_tuner(
     n_threads,
     device: torch.device,
     batch_size: int,
-    planned_steps: int,
+    steps_per_epoch: int,
+    epochs: int,
     previous: ThreadTuner | None = None,
 ) -> ThreadTuner | None:
     """Return the tuner of an ``n_threads="auto"`` training call, or None when there is none.
@@ -265,9 +268,10 @@ def make_tuner(
     None for an int ``n_threads``, on a GPU (its steps hardly use the CPU threads), or when
     this process may use one thread only. ``previous``, the tuner of the same net's last
     call (``warm_start``, ``partial_fit``), goes on when it tunes the same counts. A new
-    tuner probes at once when the call plans at least :data:`STEPS_PER_PROBE_STEP` times the
-    steps of a probe; otherwise it first trains that many steps at the limit (over this and
-    later calls on the same net), so that a short fit never pays for a probe.
+    tuner probes at once when ``max(epochs, REFERENCE_EPOCHS)`` epochs hold at least
+    :data:`STEPS_PER_PROBE_STEP` times the steps of a probe (400 steps for 2 candidates: 20
+    steps per epoch); otherwise (tiny data) it first trains that many steps at the limit,
+    over this and later calls on the same net, so that a short fit never pays for a probe.
     """
     if n_threads != "auto" or device.type != "cpu":
         return None
@@ -282,9 +286,8 @@ def make_tuner(
         previous.resume()
         return previous
     threshold = STEPS_PER_PROBE_STEP * ThreadTuner.probe_steps(len(candidates))
-    return ThreadTuner(
-        candidates, batch_size, wait_steps=0 if planned_steps >= threshold else threshold
-    )
+    horizon = max(epochs, REFERENCE_EPOCHS) * steps_per_epoch
+    return ThreadTuner(candidates, batch_size, wait_steps=0 if horizon >= threshold else threshold)
 
 
 def fit_thread_count(n_threads) -> int:

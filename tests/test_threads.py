@@ -209,6 +209,7 @@ def test_auto_chooses_the_count_the_clock_finds_faster(
 
 def test_a_fit_too_short_to_pay_for_the_probe_trains_at_the_limit(two_threads, data, monkeypatch):
     X, y = data
+    monkeypatch.setattr(threads, "REFERENCE_EPOCHS", 1)  # count only the fit's own epochs
     monkeypatch.setattr(threads, "thread_limit", lambda: 2)
     monkeypatch.setattr(threads, "CLOCK", fake_clock({1: 1.0, 2: 3.0}))
     # 7 epochs of 50 steps: 350 < 400 planned steps.
@@ -219,6 +220,7 @@ def test_a_fit_too_short_to_pay_for_the_probe_trains_at_the_limit(two_threads, d
 
 def test_short_calls_on_one_net_probe_once_they_have_trained_enough(two_threads, data, monkeypatch):
     X, y = data
+    monkeypatch.setattr(threads, "REFERENCE_EPOCHS", 1)  # count only the fit's own epochs
     monkeypatch.setattr(threads, "thread_limit", lambda: 2)
     monkeypatch.setattr(threads, "CLOCK", fake_clock({1: 1.0, 2: 3.0}))
     clf = MLPClassifier(
@@ -239,16 +241,28 @@ def test_short_calls_on_one_net_probe_once_they_have_trained_enough(two_threads,
     assert clf.n_threads_ == 1
 
 
+def test_one_epoch_of_enough_steps_probes_at_once(two_threads, data, monkeypatch):
+    X, y = data
+    monkeypatch.setattr(threads, "thread_limit", lambda: 2)
+    monkeypatch.setattr(threads, "CLOCK", fake_clock({1: 3.0, 2: 1.0}))
+    # 50 steps per epoch: 20 epochs would hold 1000 steps, enough for a probe of 8.
+    clf = MLPClassifier(max_epochs=1, batch_size=8, validation_fraction=0.0).fit(X, y)
+    assert clf.history_[0]["thread_probe"] == {1: 3.0, 2: 1.0}
+    assert clf.n_threads_ == 2
+
+
 def test_make_tuner_only_for_auto_on_a_cpu_with_a_choice(two_threads, monkeypatch):
     monkeypatch.setattr(threads, "thread_limit", lambda: 4)
     cpu = torch.device("cpu")
-    assert make_tuner("auto", cpu, 32, 600).candidates == [1, 2, 4]
-    assert make_tuner("auto", cpu, 32, 600).probing  # 50 x 3 candidates x 4 steps
-    assert not make_tuner("auto", cpu, 32, 599).probing
-    assert make_tuner(2, cpu, 32, 10_000) is None
-    assert make_tuner("auto", torch.device("cuda"), 32, 10_000) is None
+    # A probe of 3 candidates takes 12 steps: it pays in 20 epochs of 30 steps, 600.
+    assert make_tuner("auto", cpu, 32, 30, 1).candidates == [1, 2, 4]
+    assert make_tuner("auto", cpu, 32, 30, 1).probing
+    assert make_tuner("auto", cpu, 32, 20, 30).probing
+    assert not make_tuner("auto", cpu, 32, 29, 20).probing
+    assert make_tuner(2, cpu, 32, 100, 100) is None
+    assert make_tuner("auto", torch.device("cuda"), 32, 100, 100) is None
     monkeypatch.setattr(threads, "thread_limit", lambda: 1)
-    assert make_tuner("auto", cpu, 32, 10_000) is None
+    assert make_tuner("auto", cpu, 32, 100, 100) is None
     assert candidate_counts(8) == [1, 2, 4, 8]
 
 
@@ -288,12 +302,10 @@ def test_a_steady_step_time_is_not_probed_again(two_threads):
     assert len(tuner.probes) == 1 and not tuner.probing
 
 
-def test_mlp_results_are_the_same_at_one_and_two_threads(two_threads, data):
+def test_an_mlp_with_a_fixed_count_is_repeatable(two_threads, data):
     X, y = data
-    fits = [MLPClassifier(max_epochs=3, n_threads=n, random_state=0).fit(X, y) for n in (1, 2, 1)]
-    probas = [fit.predict_proba(X) for fit in fits]
-    np.testing.assert_array_equal(probas[0], probas[2])  # an int + random_state: repeatable
-    np.testing.assert_array_equal(probas[0], probas[1])
+    fits = [MLPClassifier(max_epochs=3, n_threads=2, random_state=0).fit(X, y) for _ in range(2)]
+    np.testing.assert_array_equal(fits[0].predict_proba(X), fits[1].predict_proba(X))
 
 
 def test_a_cnn_with_a_fixed_count_is_repeatable(two_threads):
