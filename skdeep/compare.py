@@ -27,7 +27,6 @@ from .baselines import (
     default_models,
     make_preprocessor,
 )
-from .report import markdown_table
 from .scorers import get_scorers
 
 __all__ = [
@@ -185,8 +184,8 @@ class ComparisonResult:
         return readable_table(self, unit)
 
     def to_markdown(self, unit: str | None = None) -> str:
-        """Return :meth:`table` as Markdown."""
-        return markdown_table(self.table(unit))
+        """Return :meth:`table` as Markdown, its cells exactly as :meth:`table` formats them."""
+        return self.table(unit).to_markdown(disable_numparse=True)
 
     def plot(self, title: str | None = None, dataset: str | None = None, unit: str | None = None):
         """Plot the primary score with its std across folds and the fit time of each model.
