@@ -1,4 +1,4 @@
-"""The ``skdeep`` command: ``skdeep compare`` and ``skdeep study``.
+"""The ``skdeep`` command: ``skdeep compare``, ``skdeep study`` and ``skdeep tune``.
 
 Each subcommand is added to the parser by its own ``_add_<name>_command`` function (listed in
 ``SUBCOMMANDS``) and runs as ``args.run(args)``. Every option is checked before anything
@@ -181,6 +181,39 @@ def _study(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tune(args: argparse.Namespace) -> int:
+    from .search.tune import tune
+
+    result = tune(
+        args.dataset,
+        args.model,
+        budget=args.budget if args.budget is not None or args.trials is not None else "10m",
+        n_trials=args.trials,
+        storage=args.storage,
+        out=args.out,
+        target=args.target,
+        force=args.force,
+        data_home=args.data_home,
+        max_samples=args.max_samples,
+        max_epochs=args.epochs,
+        device=args.device,
+        random_state=args.random_state,
+        progress="quiet" if args.quiet or args.json else "auto",
+        command=_command_line(args),
+    )
+    summary = result.summary
+    if args.json:
+        print(json.dumps({**summary, "out": str(result.out)}, indent=2, default=str))
+        return 0
+    metric = "accuracy" if "test_accuracy" in summary else "r2"
+    print(
+        f"\nbest: trial {summary['best_trial']} {summary['best_params']}\n"
+        f"test {metric} of the best, refitted on all training rows: "
+        f"{summary[f'test_{metric}']:.4f}; report in {result.out}/ ({summary['seconds']:.0f} s)"
+    )
+    return 0
+
+
 def _add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """The options every subcommand that loads data and writes a report shares."""
     data = parser.add_argument_group("data")
@@ -273,7 +306,37 @@ def _add_study_command(commands) -> None:
     study.set_defaults(run=_study)
 
 
-SUBCOMMANDS: tuple[Callable, ...] = (_add_compare_command, _add_study_command)
+def _add_tune_command(commands) -> None:
+    tune = commands.add_parser(
+        "tune",
+        help="search a network's hyper-parameters within a time budget, then test the best once",
+        description="Optuna search (strong first trials, then TPE, median pruning by epoch) "
+        "of one network on a validation split of the training rows; the best is refitted on "
+        "all of them and scored once on the test rows. Writes report.md, summary.json, "
+        "trials.csv, figures and TensorBoard logs. Rerun with the same --out (or --storage) to "
+        "resume the study and add trials.",
+    )
+    _add_common_arguments(tune)
+    tune.add_argument("--model", default="mlp", help="mlp, deep-mlp or cnn (default mlp)")
+    tune.add_argument(
+        "--budget",
+        help="wall time for the search and the refit: 90s, 10m, 1h, 1h30m (default 10m "
+        "unless --trials is given)",
+    )
+    tune.add_argument(
+        "--trials", type=positive_int, help="trials to add in this run (default: until --budget)"
+    )
+    tune.add_argument(
+        "--storage",
+        help="Optuna storage: a database URL or a SQLite file (default study.db in --out)",
+    )
+    tune.add_argument(
+        "--epochs", type=positive_int, help="most epochs per trial (default: the model's)"
+    )
+    tune.set_defaults(run=_tune)
+
+
+SUBCOMMANDS: tuple[Callable, ...] = (_add_compare_command, _add_study_command, _add_tune_command)
 
 
 def build_parser() -> argparse.ArgumentParser:
