@@ -20,11 +20,13 @@ import optuna  # noqa: E402
 
 from skdeep import MLPClassifier  # noqa: E402
 from skdeep.cli import main  # noqa: E402
-from skdeep.search import tune as tune_module  # noqa: E402
-from skdeep.search.tune import tune  # noqa: E402
+from skdeep.search import tune  # noqa: E402
 from skdeep.search.tune_budget import parse_budget  # noqa: E402
 from skdeep.search.tune_data import load_tune_data  # noqa: E402
 from skdeep.search.tune_spaces import MODEL_SPACES  # noqa: E402
+
+# The function shadows its module as an attribute of skdeep.search; the module itself:
+tune_module = sys.modules["skdeep.search.tune"]
 
 
 @pytest.mark.parametrize(
@@ -220,3 +222,32 @@ def test_a_killed_run_resumes_and_adds_trials(tmp_path, capsys):
     capsys.readouterr()
     assert main(["tune", "--model", "deep-mlp", "--out", str(out), "--trials", "1"]) == 2
     assert "holds a tune run" in capsys.readouterr().err
+
+
+def test_a_csv_regression_is_scored_by_r2_beside_hist_gradient_boosting(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x1": rng.normal(size=300), "x2": rng.normal(size=300)})
+    frame["colour"] = rng.choice(["red", "blue", None], size=300)
+    frame["price"] = 1e5 * (3 * frame["x1"] - frame["x2"] + (frame["colour"] == "red"))
+    csv = tmp_path / "houses.csv"
+    frame.to_csv(csv, index=False)
+    result = tune(
+        str(csv),
+        "deep-mlp",
+        target="price",
+        budget=None,
+        n_trials=2,
+        max_epochs=2,
+        out=tmp_path / "r",
+        progress="quiet",
+    )
+    summary = result.summary
+    assert "test_accuracy" not in summary
+    data = load_tune_data(str(csv), target="price")
+    from sklearn.metrics import r2_score
+
+    expected = r2_score(data.y_test, result.best_estimator.predict(data.X_test))
+    assert summary["test_r2"] == pytest.approx(expected)
+    assert summary["n_test"] == 60 and summary["baseline"]["model"] == "HistGradientBoosting"
+    widths = summary["best_estimator_params"]["hidden_layer_sizes"]
+    assert len(widths) == summary["best_params"]["n_layers"]

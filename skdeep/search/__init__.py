@@ -9,6 +9,7 @@
 - :class:`StackedSearchCV`: GridSearchCV/RandomizedSearchCV that trains same-shape candidates
   and their folds together, as one stacked model.
 - :func:`fit_with_progress`, :class:`SearchProgress`: candidates done, best score, time left.
+- :func:`tune`: the time-boxed search behind ``skdeep tune``, tested once on held-out rows.
 
 Optuna, matplotlib and tqdm are imported only by the functions that use them.
 """
@@ -20,6 +21,7 @@ from .pruning import OptunaPruning
 from .results import parameter_importance, results_frame
 from .space import Dimension, SearchSpace, loguniform_int
 from .stacked import StackedSearchCV
+from .tune import tune
 
 __all__ = [
     "Dimension",
@@ -37,4 +39,5 @@ __all__ = [
     "plot_scores",
     "results_frame",
     "storage_url",
+    "tune",
 ]

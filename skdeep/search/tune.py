@@ -526,7 +526,7 @@ def tune(
         left = "" if seconds is None else f", budget {_seconds(seconds)}"
         print(
             f"{'resuming' if resumed else 'starting'} study {study_name} "
-            f"({len(study.trials)} trials so far{left}); writing to {out}/",
+            f"({_trial_counts(study)['n_trials']} trials so far{left}); writing to {out}/",
             file=stream,
             flush=True,
         )

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._deps import require
 from .plots import plot_importance, plot_parallel_coordinates, plot_scores
 from .results import results_frame
 
@@ -86,6 +87,7 @@ def _plot_history(frame: pd.DataFrame, metric: str):
             label="pruned / failed / running",
             zorder=3,
         )
+    ax.xaxis.set_major_locator(require("matplotlib.ticker").MaxNLocator(integer=True))
     ax.set_xlabel("trial")
     ax.set_ylabel(f"validation {metric}")
     ax.set_title("optimisation history")
