@@ -75,19 +75,33 @@ def _config(dataset, model, target, max_samples, random_state) -> dict:
 
 
 def _prepare_out(out: Path, config: dict, force: bool) -> bool:
-    """Create ``out`` or reopen the run it holds; return whether it is resumed."""
-    from ..report import prepare_output_dir
+    """Create ``out`` or reopen the tune run it holds; return whether it is resumed.
+
+    A tune folder is resumed, never replaced; any other folder must be empty or missing (the
+    root, the home and the current folder are refused, as for every skdeep report).
+    """
+    from .._files import check_output_dir
 
     marker = out / CONFIG_FILE
-    if out.is_dir() and marker.exists() and not force:
+    if out.is_dir() and marker.exists():
+        if force:
+            raise FileExistsError(
+                f"{out} holds a tune run, which is resumed, never replaced: rerun without "
+                "--force to add trials to it, or choose another --out."
+            )
         previous = json.loads(marker.read_text())
         if previous != config:
             raise ValueError(
-                f"{out} holds a tune run of {previous}, not of {config}; choose another --out, "
-                "or pass --force to replace its content."
+                f"{out} holds a tune run of {previous}, not of {config}; choose another --out."
             )
         return True
-    prepare_output_dir(out, force=force)
+    if force and out.is_dir() and any(out.iterdir()):
+        raise FileExistsError(
+            f"{out} is not empty and holds no tune run; skdeep tune writes only into an empty "
+            "or new folder: choose another --out."
+        )
+    out = check_output_dir(out, force=False)
+    out.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps(config, indent=2))
     return False
 
@@ -402,11 +416,12 @@ def tune(
         An Optuna storage URL or a SQLite file path; None is ``study.db`` in ``out``.
     out : path or None, default=None
         Output folder; None is ``skdeep-out/tune-DATASET-MODEL-TIME``. A folder that holds a
-        tune run of the same dataset and model is resumed; another non-empty one is refused
-        unless ``force`` (which replaces its content).
+        tune run of the same dataset and model is resumed; another non-empty one is refused.
     target : str or None, default=None
         Target column of a CSV dataset.
     force : bool, default=False
+        The command's common ``--force``: a tune folder is never replaced, so it only makes
+        the refusal of a non-empty folder say so.
     data_home : path or None, default=None
     max_samples : int or None, default=None
         Train (search and refit) on a random subset of the training rows.

@@ -214,7 +214,7 @@ def write_report(
 
 def _best_trials(frame: pd.DataFrame) -> pd.DataFrame:
     done = frame[frame["state"] == "complete"].sort_values("score", ascending=False)
-    return done.drop(columns=["state", "error"]).head(10).fillna("")
+    return done.drop(columns=["state", "error"]).head(10).astype(object).fillna("")
 
 
 def _json_default(value):
