@@ -2,24 +2,92 @@
 
 from __future__ import annotations
 
+import errno
+import glob
+import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
+
+# Temporary files are named after the machine and process that write them, so that the next
+# write can tell the leftovers of a killed writer from a write still in progress elsewhere.
+_HOST_TAG = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _temporary_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{_HOST_TAG}-{os.getpid()}-{uuid.uuid4().hex}.tmp")
+
+
+def _process_alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill would terminate the process there
+        try:
+            import psutil
+        except ImportError:
+            return True
+        return psutil.pid_exists(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that killed writes of ``path`` left beside it; return them.
+
+    Only files written on this machine by a process that no longer runs are removed: a write in
+    progress (in this process, another one, or on another machine sharing the folder) is kept.
+    """
+    path = Path(path)
+    removed = []
+    for candidate in path.parent.glob(f".{glob.escape(path.name)}.{_HOST_TAG}-*.tmp"):
+        pid = candidate.name[len(path.name) + len(_HOST_TAG) + 3 :].split("-", 1)[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            with suppress(FileNotFoundError):
+                candidate.unlink()
+                removed.append(candidate)
+    return removed
+
+
+def _create_exclusively(temporary: Path, path: Path) -> None:
+    """Give the complete ``temporary`` the name ``path``, failing if ``path`` exists."""
+    try:
+        # A hard link is created atomically, and only where no file exists.
+        os.link(temporary, path)
+    except FileExistsError:
+        raise FileExistsError(f"{path} appeared while it was being written.") from None
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+            raise
+        # A file system without hard links: claim the name with an exclusive create, then
+        # put the complete file in place of the (empty) claim.
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            raise FileExistsError(f"{path} appeared while it was being written.") from None
+        os.replace(temporary, path)
+    else:
+        temporary.unlink()
 
 
 @contextmanager
 def atomic_write(path: str | os.PathLike, overwrite: bool = True) -> Iterator[BinaryIO]:
     """Write ``path`` through a temporary file beside it, renamed into place when complete.
 
-    A crash or kill during the write leaves the previous file intact (and a stray
-    ``.NAME.*.tmp``); an error removes the temporary file. With ``overwrite=False`` a file that
-    appeared at ``path`` meanwhile is never replaced.
+    A crash or kill during the write leaves the previous file intact, and a stray
+    ``.NAME.*.tmp`` that the next write of ``path`` deletes; an error removes the temporary
+    file at once. With ``overwrite=False`` the complete file is linked into place, which fails
+    if ``path`` exists: of several writers racing for one new path exactly one succeeds, and
+    the others get ``FileExistsError``.
 
     Examples
     --------
@@ -31,16 +99,18 @@ def atomic_write(path: str | os.PathLike, overwrite: bool = True) -> Iterator[Bi
     b'whole'
     """
     path = Path(path)
+    remove_stale_temporaries(path)
     # Same folder, so the rename stays on one file system and is atomic.
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    temporary = _temporary_name(path)
     try:
         with open(temporary, "xb") as file:
             yield file
             file.flush()
             os.fsync(file.fileno())
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} appeared while it was being written.")
-        os.replace(temporary, path)
+        if overwrite:
+            os.replace(temporary, path)
+        else:
+            _create_exclusively(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
