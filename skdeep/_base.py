@@ -192,7 +192,7 @@ class BaseNetwork(BaseEstimator):
             if first_call:
                 self.net_ = self._build_net(device)
                 # A Checkpoint(resume=True) loads its saved epochs into the net here.
-                restore_checkpoints(self.net_, data=(X, y_encoded))
+                restore_checkpoints(self.net_, data=(X, y_encoded, weights))
             if epochs is None:
                 epochs = max(0, self.max_epochs - (len(self.net_.history) if first_call else 0))
                 if first_call and stopped_early(self.net_):

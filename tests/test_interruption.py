@@ -116,3 +116,5 @@ def test_a_kill_during_a_checkpoint_write_leaves_the_previous_checkpoint(tmp_pat
     resumed = _estimator(folder).fit(X, y)
     assert len(resumed.history_) == EPOCHS
     assert resumed.history_[:, "event_cp"] == [True] * EPOCHS
+    # The killed writer's temporary file went with the next write.
+    assert not list(folder.glob(".checkpoint-*.tmp"))

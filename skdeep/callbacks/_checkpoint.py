@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
+import zipfile
 from numbers import Integral
 from pathlib import Path
 
@@ -56,9 +58,45 @@ def _differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
         a, b = saved.get(key), current.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
             lines += _differences(a, b, f"{prefix}{key}.")
+        elif a != b and not prefix and key == "data":
+            lines.insert(
+                0,
+                "the training data (features, targets, sample weights: another data set or "
+                "another fold) is not the data the checkpoint was trained on",
+            )
         elif a != b:
             lines.append(f"{prefix}{key}: checkpoint {a!r}, this fit {b!r}")
     return lines
+
+
+_UNREADABLE = (
+    pickle.UnpicklingError,
+    RuntimeError,
+    EOFError,
+    ValueError,
+    TypeError,
+    KeyError,
+    AttributeError,
+    zipfile.BadZipFile,
+    UnicodeDecodeError,
+)
+
+
+def _read_checkpoint(path: Path, device) -> dict:
+    """The checkpoint in ``path``, or a ValueError naming the file when it cannot be read."""
+    try:
+        saved = torch.load(path, map_location=device, weights_only=True)
+    except _UNREADABLE as error:
+        raise ValueError(
+            f"{path} is not a readable checkpoint (damaged, or not written by Checkpoint: "
+            f"{type(error).__name__}); delete it, or give this fit another dirname."
+        ) from None
+    if not isinstance(saved, dict) or not isinstance(saved.get("fingerprint", {}), dict):
+        raise ValueError(
+            f"{path} is not a checkpoint written by Checkpoint; delete it, or give this fit "
+            "another dirname."
+        )
+    return saved
 
 
 def atomic_torch_save(obj, path: Path) -> None:
@@ -98,8 +136,10 @@ class Checkpoint(ParamsRepr, UsesEstimatorParams, Callback):
     """Save the module, optimizer and history during training; resume a fit from them.
 
     One file, ``dirname/filename``, holds the module and optimizer state dicts, the history
-    (without its per-batch records), the random-number state and a fingerprint of the model
-    (its layers and the estimator's hyper-parameters, see :func:`model_fingerprint`). It is
+    (without its per-batch records), the random-number state and a fingerprint of the fit:
+    its layers, the estimator's hyper-parameters (see :func:`model_fingerprint`) and a digest
+    of the training data (features, targets and sample weights, so each fold of a
+    cross-validation is a fit of its own). It is
     written to a temporary file in the same directory and renamed over the old one, so a crash
     never leaves a half-written checkpoint.
 
@@ -110,8 +150,9 @@ class Checkpoint(ParamsRepr, UsesEstimatorParams, Callback):
     With ``resume=True``, a fit whose ``dirname`` holds a checkpoint of the same model restores
     it (weights, optimizer, history, random state) and trains only the epochs left to reach
     ``max_epochs``; on the CPU the result equals an uninterrupted fit. Without a checkpoint the
-    fit starts afresh. A checkpoint of a *different* model is never resumed nor overwritten: the
-    fit stops before training with an error that lists the differences.
+    fit starts afresh. A checkpoint of a *different* fit (another model, or the same model on
+    other data) is never resumed nor overwritten: the fit stops before training with an error
+    that lists the differences. An unreadable file is a ValueError that names it.
 
     Each fit writes its own file: by default its name is a digest of the model's fingerprint and
     of the training data (``checkpoint-<digest>.pt``), so the candidates and the folds of a
@@ -133,7 +174,10 @@ class Checkpoint(ParamsRepr, UsesEstimatorParams, Callback):
         Resume from a checkpoint of the same model found in ``dirname``.
     filename : str or None, default=None
         Name of the file in ``dirname``; None names it after the model and the data (see
-        above). A fixed name is shared by every fit that uses this callback.
+        above). A fixed name is shared by every fit that uses this callback: the first fit
+        claims it (an exclusive create, before training), and a fit of another model or on
+        other data, in this process or another, then stops with the error above instead of
+        overwriting the first one's checkpoint.
 
     Examples
     --------
@@ -163,7 +207,7 @@ class Checkpoint(ParamsRepr, UsesEstimatorParams, Callback):
         """The checkpoint file (known once the fit has started, when ``filename`` is None)."""
         if self.filename is not None:
             return Path(self.dirname) / self.filename
-        key = json.dumps(self.fingerprint_, sort_keys=True) + (self.data_digest_ or "")
+        key = json.dumps(self.fingerprint_, sort_keys=True)
         return Path(self.dirname) / f"checkpoint-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
 
     def initialize(self):
@@ -183,11 +227,15 @@ class Checkpoint(ParamsRepr, UsesEstimatorParams, Callback):
             return
         self.prepared_ = True
         self.fingerprint_ = model_fingerprint(net, self.estimator_params_)
-        self.data_digest_ = data_digest
-        if not self.path.exists():
+        if data_digest is not None:
+            self.fingerprint_["data"] = data_digest
+        if not self.path.exists() and not self._claimed():
             return
-        saved = torch.load(self.path, map_location=net.device, weights_only=True)
-        if saved.get("format", 0) > CHECKPOINT_FORMAT:
+        saved = _read_checkpoint(self.path, net.device)
+        if (
+            not isinstance(saved.get("format", 0), int)
+            or saved.get("format", 0) > CHECKPOINT_FORMAT
+        ):
             raise ValueError(
                 f"{self.path} was written by a newer skdeep (checkpoint format "
                 f"{saved['format']}, this one reads up to {CHECKPOINT_FORMAT}); upgrade skdeep."
@@ -201,16 +249,41 @@ class Checkpoint(ParamsRepr, UsesEstimatorParams, Callback):
                 + (f" (and {len(differences) - 5} more)" if len(differences) > 5 else "")
                 + ". Give this fit another dirname (or filename), or delete that file."
             )
-        if not self.resume:
+        if not self.resume or "module" not in saved:  # a claim: no epoch saved yet
             return
-        net.module_.load_state_dict(saved["module"])
-        net.optimizer_.load_state_dict(saved["optimizer"])
-        net.history = type(net.history)(json.loads(saved["history"]))
-        _set_rng_state(saved["rng"], torch.device(net.device))
+        try:
+            net.module_.load_state_dict(saved["module"])
+            net.optimizer_.load_state_dict(saved["optimizer"])
+            net.history = type(net.history)(json.loads(saved["history"]))
+            _set_rng_state(saved["rng"], torch.device(net.device))
+        except _UNREADABLE as error:
+            raise ValueError(
+                f"{self.path} holds a damaged checkpoint ({type(error).__name__}: {error}); "
+                "delete it, or give this fit another dirname."
+            ) from None
         self.best_ = saved["best"]
         for name, callback in _stopping_callbacks(net):
             if name in saved.get("early_stopping", {}):
                 callback.resume(saved["early_stopping"][name], net)
+
+    def _claimed(self) -> bool:
+        """Claim a fixed ``filename`` for this model before training; False if it is claimed.
+
+        A claim is a checkpoint without weights, created exclusively: of several fits that
+        share one name, the first claims it and the others find its fingerprint and stop
+        before training (or share it, when they train the same model on the same data).
+        Default names need no claim: they differ whenever the models or the data do.
+        """
+        if self.filename is None:
+            return False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        claim = {"format": CHECKPOINT_FORMAT, "fingerprint": self.fingerprint_, "history": "[]"}
+        try:
+            with atomic_write(self.path, overwrite=False) as file:
+                torch.save(claim, file)
+        except FileExistsError:
+            return True
+        return False
 
     def on_train_begin(self, net, **kwargs) -> None:
         self.restore(net)
@@ -268,11 +341,17 @@ def data_digest(*arrays) -> str:
 def restore_checkpoints(net, data: tuple = ()):
     """Let each :class:`Checkpoint` of ``net`` check its directory and resume; return ``net``.
 
-    ``data`` are the training arrays, whose digest names the checkpoint file of each fit. After
+    ``data`` are the training arrays (features, targets, sample weights or None), whose digest
+    enters each checkpoint's fingerprint and default name: a checkpoint resumes only a fit on
+    the same data. After
     a resume, :func:`stopped_early` says whether the restored epochs had already stopped the fit.
     """
     checkpoints = [cb for _, cb in net.callbacks_ if isinstance(cb, Checkpoint)]
-    digest = data_digest(*data) if checkpoints and data else None
+    digest = (
+        data_digest(*(array for array in data if array is not None))
+        if checkpoints and data
+        else None
+    )
     for callback in checkpoints:
         callback.restore(net, digest)
     return net
