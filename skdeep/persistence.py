@@ -14,24 +14,29 @@ Nothing in the file is unpickled, so loading a file runs no code from it.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import io
 import json
-import math
 import os
-import pickle
 import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseNetwork, resolve_device, seeded
 from ._files import atomic_write
+from ._typed_json import NotEncodable, decode, encode
+from ._untrusted_file import (
+    UNREADABLE,
+    Refused,
+    estimator_class,
+    fitted_state,
+    read_member,
+    read_states,
+)
 
 FORMAT_VERSION = 1
 """Version of the file layout; :func:`load` refuses files from a newer one."""
@@ -46,73 +51,7 @@ _STATE_FILES = {
 # exactly where the saved fit stopped.
 _PRIVATE_FITTED = ("_seed",)
 _NOT_JSON = ("net_", "history_")
-
-
-class _NotEncodable(TypeError):
-    pass
-
-
-# -- typed JSON: tuples, arrays with their dtype, non-string dict keys survive the round trip --
-
-
-def _encode(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value) if math.isfinite(value) else {"__float__": repr(float(value))}
-    if isinstance(value, np.generic):
-        return _encode(value.item())
-    if isinstance(value, torch.Tensor):
-        return _encode(value.detach().cpu().numpy())
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind not in "biufUO":
-            raise _NotEncodable(f"an array of dtype {value.dtype}")
-        dtype = "object" if value.dtype.kind == "O" else value.dtype.str
-        return {
-            "__ndarray__": [_encode(v) for v in value.ravel().tolist()],
-            "dtype": dtype,
-            "shape": list(value.shape),
-        }
-    if isinstance(value, tuple):
-        return {"__tuple__": [_encode(v) for v in value]}
-    if isinstance(value, list):
-        return [_encode(v) for v in value]
-    if isinstance(value, dict):
-        if all(isinstance(k, str) and not k.startswith("__") for k in value):
-            return {k: _encode(v) for k, v in value.items()}
-        return {"__dict__": [[_encode(k), _encode(v)] for k, v in value.items()]}
-    if isinstance(value, np.random.RandomState):
-        return {"__random_state__": _encode(value.get_state())}
-    raise _NotEncodable(f"a {type(value).__name__}")
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if "__float__" in value:
-        return float(value["__float__"])
-    if "__tuple__" in value:
-        return tuple(_decode(v) for v in value["__tuple__"])
-    if "__ndarray__" in value:
-        items = [_decode(v) for v in value["__ndarray__"]]
-        array = np.empty(len(items), dtype=object)
-        array[:] = items
-        return array.astype(np.dtype(value["dtype"])).reshape(value["shape"])
-    if "__dict__" in value:
-        return {_hashable(_decode(k)): _decode(v) for k, v in value["__dict__"]}
-    if "__random_state__" in value:
-        random_state = np.random.RandomState()
-        random_state.set_state(_decode(value["__random_state__"]))
-        return random_state
-    return {k: _decode(v) for k, v in value.items()}
-
-
-def _hashable(key: Any) -> Any:
-    return tuple(key) if isinstance(key, list) else key
+_MANIFEST_LIMIT = 256 * 2**20  # bytes of skdeep.json: ample for a history of 10^5 epochs
 
 
 # -- saving ---------------------------------------------------------------------------------
@@ -127,9 +66,9 @@ def _storable_params(estimator: BaseNetwork) -> dict:
     stored, dropped = {}, []
     for name, value in estimator.get_params(deep=False).items():
         try:
-            stored[name] = _encode(value)
-        except _NotEncodable:
-            stored[name] = _encode(defaults.get(name))
+            stored[name] = encode(value)
+        except NotEncodable:
+            stored[name] = encode(defaults.get(name))
             dropped.append(name)
     if dropped:
         warnings.warn(
@@ -153,8 +92,8 @@ def _fitted_attributes(estimator: BaseNetwork) -> dict:
     fitted = {}
     for name in names:
         try:
-            fitted[name] = _encode(getattr(estimator, name))
-        except _NotEncodable as error:
+            fitted[name] = encode(getattr(estimator, name))
+        except NotEncodable as error:
             raise TypeError(
                 f"Cannot save {type(estimator).__name__}: its fitted attribute {name} holds "
                 f"{error}, which a pickle-free file cannot store; use pickle or joblib instead."
@@ -164,8 +103,8 @@ def _fitted_attributes(estimator: BaseNetwork) -> dict:
 
 def _history_records(history) -> list:
     try:
-        return _encode(list(history))
-    except _NotEncodable as error:
+        return encode(list(history))
+    except NotEncodable as error:
         raise TypeError(
             f"Cannot save the training history: a callback recorded {error} in it, which a "
             "pickle-free file cannot store; record numbers or strings instead."
@@ -239,15 +178,19 @@ def save(estimator: BaseNetwork, path: str | os.PathLike, *, overwrite: bool = F
     return path
 
 
-# -- loading --------------------------------------------------------------------------------
+# -- loading ---------------------------------------------------------------------------------
 
 
 def _read_manifest(archive: zipfile.ZipFile, path: Path) -> dict:
     from . import __version__
 
+    if _MANIFEST not in archive.namelist():
+        raise ValueError(f"{path} is not a model file written by skdeep's save.")
     try:
-        manifest = json.loads(archive.read(_MANIFEST))
+        manifest = json.loads(read_member(archive, _MANIFEST, _MANIFEST_LIMIT))
         version = int(manifest["format_version"])
+    except Refused:
+        raise
     except (KeyError, ValueError, TypeError):
         raise ValueError(f"{path} is not a model file written by skdeep's save.") from None
     if version > FORMAT_VERSION:
@@ -262,23 +205,10 @@ def _read_manifest(archive: zipfile.ZipFile, path: Path) -> dict:
     return manifest
 
 
-def _estimator_class(spec: dict) -> type[BaseNetwork]:
-    module_name, name = spec.get("module", ""), spec.get("name", "")
-    # Only skdeep's own classes: a file never decides which code gets imported.
-    if module_name == "skdeep" or module_name.startswith("skdeep."):
-        try:
-            cls = getattr(importlib.import_module(module_name), name)
-        except (ImportError, AttributeError):
-            cls = None
-        if isinstance(cls, type) and issubclass(cls, BaseNetwork):
-            return cls
-    raise ValueError(
-        f"The file holds a {module_name}.{name}, which is not an estimator this skdeep knows."
-    )
-
-
-def _new_estimator(cls: type[BaseNetwork], stored_params: dict) -> BaseNetwork:
-    params = _decode(stored_params)
+def _new_estimator(cls: type[BaseNetwork], stored_params: Any) -> BaseNetwork:
+    if not isinstance(stored_params, dict):
+        raise Refused("its parameters are not a mapping")
+    params = decode(stored_params)
     known = cls().get_params(deep=False)
     unknown = sorted(set(params) - set(known))
     if unknown:
@@ -289,7 +219,13 @@ def _new_estimator(cls: type[BaseNetwork], stored_params: dict) -> BaseNetwork:
             UserWarning,
             stacklevel=3,
         )
-    return cls(**{name: value for name, value in params.items() if name in known})
+    estimator = cls(**{name: value for name, value in params.items() if name in known})
+    try:
+        estimator._validate_params()
+        estimator._check_architecture()
+    except (ValueError, TypeError) as error:
+        raise Refused(f"its parameters are invalid: {error}") from None
+    return estimator
 
 
 def _load_device(estimator: BaseNetwork, device: str | None) -> torch.device:
@@ -316,6 +252,12 @@ def load(path: str | os.PathLike, *, device: str | None = None) -> BaseNetwork:
     weights, optimizer state and history are restored: it predicts as the saved one did, and
     ``partial_fit`` or a ``warm_start`` fit continue its training.
 
+    The file is not trusted. Before anything is imported, set or allocated, ``load`` checks
+    that it names one of skdeep's saveable estimators, that its parameters pass the class's
+    ``_parameter_constraints``, that it sets only the fitted attributes the class has (each
+    of the right kind), and that the network its parameters describe fits the weights it
+    holds; members are read only up to the size the network needs.
+
     Parameters
     ----------
     path : str or path-like
@@ -333,8 +275,9 @@ def load(path: str | os.PathLike, *, device: str | None = None) -> BaseNetwork:
     Raises
     ------
     ValueError
-        When ``path`` is not a skdeep model file, or comes from a newer, incompatible format
-        version.
+        When ``path`` is not a readable skdeep model file (damaged, edited, forged, or not a
+        model at all: the message names the file and what is wrong), or comes from a newer,
+        incompatible format version.
 
     Examples
     --------
@@ -348,30 +291,44 @@ def load(path: str | os.PathLike, *, device: str | None = None) -> BaseNetwork:
     True
     """
     path = Path(path)
+    try:
+        return _load(path, device)
+    except Refused as error:
+        raise ValueError(f"{path} cannot be loaded: {error}.") from None
+    except UNREADABLE as error:
+        if isinstance(error, ValueError) and str(path) in str(error):
+            raise
+        raise ValueError(
+            f"{path} is not a readable skdeep model file: it is damaged or was edited "
+            f"({type(error).__name__}: {error})."
+        ) from None
+
+
+def _load(path: Path, device: str | None) -> BaseNetwork:
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path} is not a model file written by skdeep's save.")
     with zipfile.ZipFile(path) as archive:
         manifest = _read_manifest(archive, path)
-        try:
-            states = {key: io.BytesIO(archive.read(name)) for key, name in _STATE_FILES.items()}
-        except KeyError as error:
-            raise ValueError(f"{path} is incomplete: {error.args[0]}") from None
-
-    estimator = _new_estimator(_estimator_class(manifest["estimator"]), manifest["params"])
+        cls = estimator_class(manifest["estimator"])
+        estimator = _new_estimator(cls, manifest["params"])
+        for name, value in fitted_state(cls, manifest["fitted"]).items():
+            setattr(estimator, name, value)
+        states = read_states(archive, estimator, _STATE_FILES)
+    history = decode(manifest["history"])
+    if not isinstance(history, list) or not all(isinstance(row, dict) for row in history):
+        raise Refused("its history is not a list of epochs")
     torch_device = _load_device(estimator, device)
-    for name, value in _decode(manifest["fitted"]).items():
-        setattr(estimator, name, value)
     with seeded(getattr(estimator, "_seed", 0), torch_device):
         net = estimator._build_net(torch_device)
     try:
         net.load_params(**states)
-    except (RuntimeError, pickle.UnpicklingError) as error:
+    except UNREADABLE as error:
         raise ValueError(
             f"The weights in {path} do not fit the network its parameters describe; the file "
             f"is damaged or was edited. ({error})"
         ) from None
     # The history class the net chose (skdeep's may be a faster History subclass).
-    net.history = type(net.history)(_decode(manifest["history"]))
+    net.history = type(net.history)(history)
     estimator.net_ = net
     estimator.history_ = net.history
     return estimator
