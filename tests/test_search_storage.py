@@ -14,7 +14,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from skdeep import MLPClassifier
-from skdeep.search import SearchSpace, make_objective, open_study, results_frame
+from skdeep.search import SearchSpace, make_objective, open_study, optimize_study, results_frame
 
 optuna = pytest.importorskip("optuna")
 optuna_integration = pytest.importorskip("optuna_integration")
@@ -169,3 +169,41 @@ def test_a_killed_study_resumes_with_its_finished_trials(tmp_path, digits):
     assert frame["status"].value_counts().get("failed") == 1
     assert "running" not in set(frame["status"])
     assert search.best_score_ == complete["value"].max()
+
+
+def test_a_trial_dead_before_its_first_heartbeat_is_marked_failed(tmp_path):
+    db = tmp_path / "dead.db"
+    study = open_study("dead", db, heartbeat_interval=1)
+    # study.ask() creates a RUNNING trial that never beats, as a process killed while it was
+    # creating its trial leaves it.
+    trial = study.ask()
+    assert open_study("dead", db, heartbeat_interval=1).trials[0].state.name == "RUNNING"
+    time.sleep(2.5)  # past the grace period of twice the 1 s interval
+    reopened = open_study("dead", db, heartbeat_interval=1)
+    assert [t.state.name for t in reopened.trials] == ["FAIL"]
+    assert trial.number == reopened.trials[0].number
+    # Optuna's own rule alone keeps it running: it fails only trials whose beats went stale.
+    other = open_study("other", db, heartbeat_interval=None)
+    other.ask()
+    time.sleep(0.1)
+    optuna.storages.fail_stale_trials(open_study("other", db, heartbeat_interval=None))
+    assert [t.state.name for t in other.trials] == ["RUNNING"]
+
+
+def test_rerunning_a_finished_study_adds_no_trials(tmp_path):
+    db = tmp_path / "rerun.db"
+
+    def objective(trial):
+        return trial.suggest_float("x", 0, 1)
+
+    for _ in range(3):
+        optimize_study(open_study("rerun", db, heartbeat_interval=1), objective, n_trials=4)
+    study = open_study("rerun", db, heartbeat_interval=1)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
+    # A failed trial is run again; the study still ends with n_trials that count.
+    failing = open_study("failing", db, heartbeat_interval=1)
+    failing.tell(failing.ask(), state=optuna.trial.TrialState.FAIL)
+    optimize_study(failing, objective, n_trials=2)
+    assert [t.state.name for t in failing.trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    with pytest.raises(ValueError, match="n_trials must be an integer >= 1"):
+        optimize_study(failing, objective, n_trials=0)

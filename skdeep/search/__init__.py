@@ -2,7 +2,8 @@
 
 - :class:`SearchSpace`: declare a space once; ``to_grid``/``to_sklearn`` for GridSearchCV and
   RandomizedSearchCV, ``to_optuna``/``suggest`` for OptunaSearchCV and Optuna objectives.
-- :func:`open_study`, :func:`make_objective`, :class:`OptunaPruning`: persistent Optuna studies,
+- :func:`open_study`, :func:`optimize_study`, :func:`make_objective`, :class:`OptunaPruning`:
+  persistent Optuna studies (resumed without dead trials or trials beyond ``n_trials``),
   cross-validated objectives, per-epoch pruning that stays correct across folds.
 - :func:`results_frame`, :func:`parameter_importance` and the ``plot_*`` functions: any search
   as a DataFrame and as figures.
@@ -14,7 +15,13 @@
 Optuna, matplotlib and tqdm are imported only by the functions that use them.
 """
 
-from .objective import make_objective, open_study, storage_url
+from .objective import (
+    fail_trials_dead_before_their_first_heartbeat,
+    make_objective,
+    open_study,
+    optimize_study,
+    storage_url,
+)
 from .plots import plot_importance, plot_parallel_coordinates, plot_scores
 from .progress import SearchProgress, fit_with_progress
 from .pruning import OptunaPruning
@@ -31,8 +38,10 @@ __all__ = [
     "StackedSearchCV",
     "fit_with_progress",
     "loguniform_int",
+    "fail_trials_dead_before_their_first_heartbeat",
     "make_objective",
     "open_study",
+    "optimize_study",
     "parameter_importance",
     "plot_importance",
     "plot_parallel_coordinates",

@@ -6,7 +6,8 @@ import os
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from numbers import Number
+from datetime import datetime, timedelta
+from numbers import Integral, Number
 from typing import Any
 
 import numpy as np
@@ -124,7 +125,87 @@ def open_study(
             f"The study {study_name!r} in this storage is set to {study.direction.name.lower()}, "
             f"not {direction}; give direction={study.direction.name.lower()!r} or another name."
         )
+    fail_trials_dead_before_their_first_heartbeat(study)
     return study
+
+
+def fail_trials_dead_before_their_first_heartbeat(study) -> list[int]:
+    """Mark failed the running trials that never beat and started over a grace period ago.
+
+    Optuna fails a trial whose heartbeat went stale, but not one whose process died before
+    its first beat (killed while the trial was being created): that one would stay RUNNING
+    for ever. A trial run by ``study.optimize`` beats as soon as it starts, so one without a
+    beat after the grace period (twice the heartbeat interval) is dead. Trials created by
+    ``study.ask()`` never beat: with a heartbeat, run trials through ``optimize``.
+    :func:`open_study` calls this; it returns the numbers of the trials it failed.
+    """
+    optuna = require("optuna")
+    storage = study._storage
+    database = getattr(storage, "_backend", storage)  # Optuna wraps an RDBStorage in a cache
+    interval = getattr(database, "heartbeat_interval", None)
+    if interval is None or not hasattr(database, "engine"):
+        return []
+    grace = getattr(database, "grace_period", None) or 2 * interval
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    if not running:
+        return []
+    sqlalchemy = require("sqlalchemy")
+    with database.engine.connect() as connection:
+        beating = {
+            row[0]
+            for row in connection.execute(sqlalchemy.text("SELECT trial_id FROM trial_heartbeats"))
+        }
+    now = datetime.now()  # Optuna stores datetime_start in local time, as this is
+    failed = []
+    for trial in running:
+        started = trial.datetime_start
+        if trial._trial_id in beating or started is None or now - started < timedelta(0, grace):
+            continue
+        try:
+            storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another process has just finished or failed it
+        failed.append(trial.number)
+    return failed
+
+
+def optimize_study(study, objective, n_trials: int, **optimize_kwargs) -> None:
+    """``study.optimize`` up to ``n_trials`` trials in all, counting those the study holds.
+
+    Run again, the command of a finished study runs no trial, and a resumed one only those
+    it lacks: completed, pruned and running trials count (failed ones are run again). Several
+    processes optimising one study together stop at ``n_trials`` as well (through Optuna's
+    ``MaxTrialsCallback``), so the study never holds more than ``n_trials`` of them.
+
+    Parameters
+    ----------
+    study : optuna.Study
+    objective : callable
+    n_trials : int >= 1
+    **optimize_kwargs
+        Passed on to ``study.optimize`` (``timeout``, ``n_jobs``, ``callbacks`` ...).
+
+    Examples
+    --------
+    >>> import optuna
+    >>> study = open_study("twice", optuna.storages.InMemoryStorage())
+    >>> for _ in range(2):
+    ...     optimize_study(study, lambda trial: trial.suggest_float("x", 0, 1), n_trials=3)
+    >>> len(study.trials)
+    3
+    """
+    optuna = require("optuna")
+    if not (isinstance(n_trials, Integral) and n_trials >= 1):
+        raise ValueError(f"n_trials must be an integer >= 1, got {n_trials!r}.")
+    counted = tuple(
+        getattr(optuna.trial.TrialState, name) for name in ("COMPLETE", "PRUNED", "RUNNING")
+    )
+    remaining = n_trials - len(study.get_trials(deepcopy=False, states=counted))
+    if remaining <= 0:
+        return
+    limit = optuna.study.MaxTrialsCallback(n_trials, states=counted)
+    callbacks = [*(optimize_kwargs.pop("callbacks", None) or []), limit]
+    study.optimize(objective, n_trials=remaining, callbacks=callbacks, **optimize_kwargs)
 
 
 def _network_step(estimator) -> str:
