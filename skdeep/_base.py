@@ -22,7 +22,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 from ._data import BatchIterator, TensorData
-from ._input_checks import check_finite_input, reject_non_numeric_columns
+from ._input_checks import check_finite_input, check_validation_rows, reject_non_numeric_columns
 from ._net import CPU_PREDICT_BATCH_SIZE, SkdeepNet
 from ._summary import ModelSummary
 from ._threads import predict_thread_count
@@ -214,36 +214,12 @@ class BaseNetwork(BaseEstimator):
         if first_call:
             self._check_architecture()
         X, y = self._validate_X_y(X, y, reset=first_call)
-        self._check_validation_rows(len(X))
+        check_validation_rows(self, len(X))
         y_encoded = self._encode_targets(y, first_call=first_call, classes=classes)
         weights = self._combined_weights(sample_weight, X, y_encoded)
         if first_call:
             self._seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         return X, y_encoded, weights
-
-    def _check_validation_rows(self, n_samples: int) -> None:
-        """Refuse, before training, a validation split that the options need but holds no row."""
-        if not self.validation_fraction or int(n_samples * self.validation_fraction):
-            return
-        needs = [
-            option
-            for option, used in (
-                ("early_stopping=True", self.early_stopping),
-                (
-                    "lr_schedule='plateau'",
-                    isinstance(self.lr_schedule, str) and self.lr_schedule == "plateau",
-                ),
-            )
-            if used
-        ]
-        if needs:
-            raise ValueError(
-                f"{' and '.join(needs)} {'monitors' if len(needs) == 1 else 'monitor'} the "
-                f"validation loss, but "
-                f"validation_fraction={self.validation_fraction} of {n_samples} samples holds "
-                f"out no row; raise validation_fraction to at least {1 / n_samples:.3g} or "
-                "give more samples."
-            )
 
     def _check_architecture(self) -> None:
         """Check what ``_parameter_constraints`` cannot: tuple entries, and bools as counts."""

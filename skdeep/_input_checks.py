@@ -3,7 +3,9 @@
 - :func:`reject_non_numeric_columns`: a DataFrame's text or category columns, by name, before
   anything is converted;
 - :func:`check_finite_input`: NaN and infinity at predict time, on the tensor ``predict``
-  makes anyway, with scikit-learn's own messages.
+  makes anyway, with scikit-learn's own messages;
+- :func:`check_validation_rows`: a validation split that early stopping or a plateau schedule
+  needs, but that holds no row of this data.
 """
 
 from __future__ import annotations
@@ -85,4 +87,29 @@ def check_finite_input(X: torch.Tensor, estimator_name: str) -> None:
     raise ValueError(f"Input X contains infinity or a value too large for dtype('{dtype}').")
 
 
-__all__ = ["check_finite_input", "reject_non_numeric_columns"]
+def check_validation_rows(estimator, n_samples: int) -> None:
+    """Refuse, before training, a validation split that the options need but holds no row."""
+    if not estimator.validation_fraction or int(n_samples * estimator.validation_fraction):
+        return
+    needs = [
+        option
+        for option, used in (
+            ("early_stopping=True", estimator.early_stopping),
+            (
+                "lr_schedule='plateau'",
+                isinstance(estimator.lr_schedule, str) and estimator.lr_schedule == "plateau",
+            ),
+        )
+        if used
+    ]
+    if needs:
+        raise ValueError(
+            f"{' and '.join(needs)} {'monitors' if len(needs) == 1 else 'monitor'} the "
+            f"validation loss, but "
+            f"validation_fraction={estimator.validation_fraction} of {n_samples} samples holds "
+            f"out no row; raise validation_fraction to at least {1 / n_samples:.3g} or "
+            "give more samples."
+        )
+
+
+__all__ = ["check_finite_input", "check_validation_rows", "reject_non_numeric_columns"]
