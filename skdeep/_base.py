@@ -40,7 +40,9 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adagrad": torch.optim.Adagrad,
 }
 _FUSED = {"sgd", "adam", "adamw", "adagrad"}
-_WITH_MOMENTUM = {"sgd", "rmsprop"}
+# The momentum each optimizer takes when ``momentum=None``: scikit-learn's 0.9 for SGD, torch's
+# and Keras' 0 for RMSprop.
+DEFAULT_MOMENTUM = {"sgd": 0.9, "rmsprop": 0.0}
 
 
 def resolve_device(device: str) -> torch.device:
@@ -101,7 +103,7 @@ class BaseNetwork(BaseEstimator):
         "kernel_initializer": [StrOptions(set(INITIALIZERS))],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "momentum": [Interval(Real, 0, 1, closed="both"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "l1": [Interval(Real, 0, None, closed="left")],
@@ -254,8 +256,10 @@ class BaseNetwork(BaseEstimator):
 
     def _build_net(self, device: torch.device) -> SkdeepNet:
         optimizer_kwargs: dict = {}
-        if self.optimizer in _WITH_MOMENTUM:
-            optimizer_kwargs["momentum"] = self.momentum
+        if self.optimizer in DEFAULT_MOMENTUM:
+            optimizer_kwargs["momentum"] = (
+                DEFAULT_MOMENTUM[self.optimizer] if self.momentum is None else self.momentum
+            )
         if self.optimizer in _FUSED and device.type in ("cpu", "cuda"):
             optimizer_kwargs["fused"] = True
         else:

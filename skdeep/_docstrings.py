@@ -24,8 +24,10 @@ TRAINING_PARAMETERS_DOC = """\
         The torch optimizer, in its fused or foreach implementation where torch has one.
     learning_rate : float > 0, default=1e-3
         The optimizer's learning rate.
-    momentum : float in [0, 1], default=0.9
-        Momentum of ``"sgd"`` and ``"rmsprop"``; ignored by the other optimizers.
+    momentum : float in [0, 1] or None, default=None
+        Momentum of ``"sgd"`` and ``"rmsprop"``; ignored by the other optimizers. None
+        gives 0.9 for ``"sgd"`` (scikit-learn's default) and 0 for ``"rmsprop"`` (torch's
+        and Keras'). See the optimizer table in ``docs/index.md``.
     batch_size : int >= 1, default=32
         Samples per mini-batch; the last batch of an epoch holds the remainder.
     max_epochs : int >= 1, default=100

@@ -336,6 +336,21 @@ def test_every_optimizer_trains(blobs, optimizer):
     assert isinstance(clf.net_.optimizer_, torch.optim.Optimizer)
 
 
+@pytest.mark.parametrize(
+    ("optimizer", "momentum", "used"),
+    [("sgd", None, 0.9), ("rmsprop", None, 0.0), ("sgd", 0.0, 0.0), ("rmsprop", 0.5, 0.5)],
+)
+def test_the_optimizer_gets_the_momentum_users_know(blobs, optimizer, momentum, used):
+    X, y = blobs
+    clf = MLPClassifier(**{**FAST, "max_epochs": 1}, optimizer=optimizer, momentum=momentum)
+    optimizer_ = clf.fit(X, y).net_.optimizer_
+    assert {group["momentum"] for group in optimizer_.param_groups} == {used}
+    # torch keeps a velocity per weight only when the momentum it steps with is not 0.
+    state = optimizer_.state[next(clf.net_.module_.parameters())]
+    assert ("momentum_buffer" in state) == (used > 0)
+    assert clf.get_params()["momentum"] is momentum
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["mlp", "cnn"])
 def test_digits_cross_validation_with_the_defaults(model):
