@@ -84,6 +84,19 @@ def resolve_device(device: str) -> torch.device:
     return resolved
 
 
+def as_layer_sizes(value) -> tuple:
+    """Layer sizes as a tuple; an int is one layer of that size, as in scikit-learn.
+
+    Examples
+    --------
+    >>> as_layer_sizes(320), as_layer_sizes([64, 32])
+    ((320,), (64, 32))
+    """
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        return (value,)
+    return tuple(value)
+
+
 @contextmanager
 def seeded(seed: int, device: torch.device) -> Iterator[None]:
     """Seed torch's generators for the block, restoring the caller's random state afterwards."""
@@ -227,8 +240,9 @@ class BaseNetwork(BaseEstimator):
         """Check what ``_parameter_constraints`` cannot: tuple entries, and bools as counts."""
         for name in self._positive_int_tuples:
             value = getattr(self, name)
-            if not all(
-                isinstance(v, Integral) and not isinstance(v, bool) and v > 0 for v in value
+            if isinstance(value, bool) or not all(
+                isinstance(v, Integral) and not isinstance(v, bool) and v > 0
+                for v in as_layer_sizes(value)
             ):
                 raise ValueError(f"{name} must hold positive integers, got {value!r}.")
         for name, constraints in self._parameter_constraints.items():
@@ -309,7 +323,7 @@ class BaseNetwork(BaseEstimator):
         if n_valid == 0 or n_valid == n_samples:
             return None
         stratify = None
-        if isinstance(self, ClassifierMixin):
+        if isinstance(self, ClassifierMixin) and y_encoded.ndim == 1:
             counts = np.bincount(y_encoded)
             counts = counts[counts > 0]
             if counts.min() >= 2 and len(counts) <= min(n_valid, n_samples - n_valid):

@@ -1,4 +1,9 @@
-"""The classifier side of the network estimators: labels, class weights, probabilities."""
+"""The classifier side of the network estimators: labels, class weights, probabilities.
+
+Targets are class labels (softmax outputs, cross-entropy) or, as in scikit-learn's
+``MLPClassifier``, a multilabel indicator matrix (one sigmoid output per label, binary
+cross-entropy; ``classes_`` is then ``arange(n_labels)``).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,14 @@ import math
 from numbers import Real
 
 import numpy as np
+import pandas as pd
+import scipy.sparse as sp
 import torch
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import column_or_1d
 from torch import nn
 
 from ._base import BaseNetwork
@@ -22,6 +30,20 @@ def _mixed_labels_error(*label_arrays) -> ValueError:
         f"The labels mix types {types} that cannot be sorted together; give every label the "
         "same type, for example with y.astype(str)."
     )
+
+
+def _check_classes(classes) -> np.ndarray:
+    classes = np.asarray(classes)
+    if pd.isna(classes.astype(object)).any():
+        raise ValueError(f"classes must not hold NaN or None, got {classes.tolist()}.")
+    return classes
+
+
+def _same_labels(classes: np.ndarray, fitted: np.ndarray) -> bool:
+    try:
+        return np.array_equal(_unique_labels(classes), fitted)
+    except ValueError:
+        return False
 
 
 def _unique_labels(labels) -> np.ndarray:
@@ -38,20 +60,50 @@ class NetworkClassifier(ClassifierMixin, BaseNetwork):
         **BaseNetwork._parameter_constraints,
         "class_weight": [StrOptions({"balanced"}), dict, None],
     }
-    _y_validation: dict = {}
+    _y_validation: dict = {"multi_output": True}
+
+    def _multilabel(self) -> bool:
+        return getattr(self, "out_activation_", "softmax") == "logistic"
 
     def _criterion(self) -> nn.Module:
+        if self._multilabel():
+            return nn.BCEWithLogitsLoss(reduction="none")
         return nn.CrossEntropyLoss(reduction="none")
 
     def _n_outputs(self) -> int:
         return len(self.classes_)
 
     def _encode_targets(self, y, first_call: bool, classes=None) -> np.ndarray:
+        if classes is not None:
+            classes = _check_classes(classes)
+        if sp.issparse(y):
+            y = y.toarray()
         try:
             check_classification_targets(y)
         except TypeError:
             raise _mixed_labels_error(y) from None
+        if np.ndim(y) == 2 and type_of_target(y) == "multilabel-indicator":
+            return self._encode_indicator(np.asarray(y), first_call, classes)
+        if np.ndim(y) == 2 and np.shape(y)[1] != 1:
+            raise ValueError(
+                f"{type(self).__name__} takes class labels of shape (n_samples,) or a multilabel "
+                f"indicator matrix of 0s and 1s; y has shape {np.shape(y)} and is "
+                f"{type_of_target(y)}."
+            )
+        if np.ndim(y) == 2:
+            y = column_or_1d(y, warn=True)
+        if not first_call and self._multilabel():
+            raise ValueError(
+                f"y holds class labels, but {type(self).__name__} was fitted on a multilabel "
+                "indicator matrix."
+            )
+        elif not first_call and classes is not None and not _same_labels(classes, self.classes_):
+            raise ValueError(
+                f"classes={classes.tolist()} is not the same as on the first call to "
+                f"partial_fit, which gave {self.classes_.tolist()}."
+            )
         if first_call:
+            self.out_activation_ = "softmax"
             self.classes_ = _unique_labels(y if classes is None else classes)
             if len(self.classes_) < 2:
                 raise ValueError(
@@ -69,8 +121,32 @@ class NetworkClassifier(ClassifierMixin, BaseNetwork):
             )
         return np.searchsorted(self.classes_, y).astype(np.int64)
 
+    def _encode_indicator(self, y: np.ndarray, first_call: bool, classes) -> np.ndarray:
+        """A multilabel indicator matrix as float32 0/1 targets, one column per label."""
+        n_labels = y.shape[1]
+        if first_call:
+            self.out_activation_ = "logistic"
+            self.classes_ = np.arange(n_labels)
+        elif not self._multilabel() or n_labels != len(self.classes_):
+            fitted = f"{len(self.classes_)} labels" if self._multilabel() else "class labels"
+            raise ValueError(
+                f"y is a multilabel indicator matrix of {n_labels} labels, but "
+                f"{type(self).__name__} was fitted on {fitted}."
+            )
+        if classes is not None and not _same_labels(classes, self.classes_):
+            raise ValueError(
+                f"classes={classes.tolist()} does not match the {n_labels} columns of the "
+                f"multilabel y; give classes=range({n_labels}) (or leave it out)."
+            )
+        if self.class_weight is not None:
+            raise ValueError(
+                "class_weight applies to class labels, not to a multilabel indicator y; use "
+                "sample_weight instead."
+            )
+        return y.astype(np.float32)
+
     def _class_weights(self, y_encoded: np.ndarray) -> np.ndarray | None:
-        if self.class_weight is None:
+        if self.class_weight is None or y_encoded.ndim == 2:
             return None
         present = np.unique(y_encoded)
         if self.class_weight == "balanced":
@@ -109,12 +185,16 @@ class NetworkClassifier(ClassifierMixin, BaseNetwork):
         -------
         self
         """
-        if not hasattr(self, "net_") and classes is None:
+        first_call = not hasattr(self, "net_")
+        if first_call and classes is None and type_of_target(y) != "multilabel-indicator":
             raise ValueError("classes must be passed on the first call to partial_fit.")
         return self._partial_fit(X, y, sample_weight=sample_weight, classes=classes)
 
     def predict_proba(self, X) -> np.ndarray:
         """Return class probabilities, shape (n_samples, n_classes), columns as ``classes_``.
+
+        For multilabel targets, each label's probability (its sigmoid), shape
+        (n_samples, n_labels); the rows do not sum to 1.
 
         Parameters
         ----------
@@ -124,7 +204,34 @@ class NetworkClassifier(ClassifierMixin, BaseNetwork):
         -------
         ndarray of shape (n_samples, n_classes)
         """
-        return torch.softmax(self._outputs(X).double(), dim=1).numpy()
+        outputs = self._outputs(X).double()
+        if self._multilabel():
+            return torch.sigmoid(outputs).numpy()
+        return torch.softmax(outputs, dim=1).numpy()
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        """Return the logarithm of :meth:`predict_proba`, computed stably from the logits.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skdeep import MLPClassifier
+        >>> clf = MLPClassifier(max_epochs=2, device="cpu").fit([[0.0], [1.0]] * 10, [0, 1] * 10)
+        >>> np.allclose(np.exp(clf.predict_log_proba([[0.5]])), clf.predict_proba([[0.5]]))
+        True
+        """
+        outputs = self._outputs(X).double()
+        if self._multilabel():
+            return torch.nn.functional.logsigmoid(outputs).numpy()
+        return torch.log_softmax(outputs, dim=1).numpy()
 
     def predict(self, X) -> np.ndarray:
         """Return the most probable class of each sample, as one of ``classes_``.
@@ -133,14 +240,20 @@ class NetworkClassifier(ClassifierMixin, BaseNetwork):
         ----------
         X : array-like of shape (n_samples, n_features)
 
+        For multilabel targets, the indicator matrix of the labels whose probability exceeds
+        0.5, shape (n_samples, n_labels).
+
         Returns
         -------
-        ndarray of shape (n_samples,)
+        ndarray of shape (n_samples,) or (n_samples, n_labels)
         """
-        best = self._outputs(X).argmax(dim=1).numpy()
-        return self.classes_[best]
+        outputs = self._outputs(X)
+        if self._multilabel():
+            return (outputs > 0).numpy().astype(np.int64)
+        return self.classes_[outputs.argmax(dim=1).numpy()]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = True
+        tags.classifier_tags.multi_label = True
         return tags

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 ARCHITECTURE_PARAMETERS_DOC = """\
-    hidden_layer_sizes : tuple of int, default=(100,)
-        One entry per hidden layer, its number of units. ``()`` gives no hidden layer:
-        softmax (or linear) regression.
+    hidden_layer_sizes : tuple of int or int, default=(100,)
+        One entry per hidden layer, its number of units; an int is one hidden layer, as in
+        scikit-learn. ``()`` gives no hidden layer: softmax (or linear) regression.
     activation : {"relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh"}, default="relu"
         Activation of the hidden layers."""
 

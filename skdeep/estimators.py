@@ -8,12 +8,15 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ._base import as_layer_sizes
 from ._classifier import NetworkClassifier
 from ._docstrings import fill_doc
 from ._regressor import NetworkRegressor
 from .modules import CNN, MLP
 
-_MLP_CONSTRAINTS = {"hidden_layer_sizes": ["array-like"]}
+_MLP_CONSTRAINTS = {
+    "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")]
+}
 
 
 @fill_doc
@@ -116,7 +119,7 @@ class MLPClassifier(NetworkClassifier):
         return MLP(
             self.n_features_in_,
             n_outputs,
-            tuple(self.hidden_layer_sizes),
+            as_layer_sizes(self.hidden_layer_sizes),
             activation=self.activation,
             dropout=self.dropout,
             batch_norm=self.batch_norm,
@@ -289,8 +292,8 @@ class CNNClassifier(NetworkClassifier):
         Max-pooling window; an axis shorter than it is not pooled.
     padding : {{"same", "valid"}}, default="same"
         ``"same"`` keeps the image size through each convolution, so any image works.
-    dense_units : tuple of int, default=(120, 84)
-        Units of each dense hidden layer after the convolutions.
+    dense_units : tuple of int or int, default=(120, 84)
+        Units of each dense hidden layer after the convolutions (an int: one layer).
     input_shape : tuple of int or None, default=None
         ``(channels, height, width)`` or ``(height, width)`` of one sample. None infers it:
         ``(n, H, W)`` and ``(n, C, H, W)`` arrays give their own shape; ``(n, H*W)`` with a
@@ -324,7 +327,7 @@ class CNNClassifier(NetworkClassifier):
         "kernel_sizes": ["array-like"],
         "pool_size": [Interval(Integral, 1, None, closed="left")],
         "padding": [StrOptions({"same", "valid"})],
-        "dense_units": ["array-like"],
+        "dense_units": ["array-like", Interval(Integral, 1, None, closed="left")],
         "input_shape": ["array-like", None],
     }
     _array_kwargs: dict = {"dtype": np.float32, "allow_nd": True}
@@ -447,7 +450,7 @@ class CNNClassifier(NetworkClassifier):
             tuple(self.kernel_sizes),
             pool_size=self.pool_size,
             padding=self.padding,
-            dense_units=tuple(self.dense_units),
+            dense_units=as_layer_sizes(self.dense_units),
             activation=self.activation,
             dropout=self.dropout,
             batch_norm=self.batch_norm,

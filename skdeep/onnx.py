@@ -50,17 +50,21 @@ def _require(*packages: str) -> None:
 class _ExportedNetwork(nn.Module):
     """The module as the ONNX model runs it: flat float rows in, probabilities or values out."""
 
-    def __init__(self, module: nn.Module, sample_shape: tuple[int, ...], softmax: bool) -> None:
+    def __init__(
+        self, module: nn.Module, sample_shape: tuple[int, ...], output: str | None
+    ) -> None:
         super().__init__()
         self.module = module
         self.sample_shape = tuple(sample_shape)
-        self.softmax = softmax
+        self.output = output  # "softmax", "logistic" (multilabel) or None (regression)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         if len(self.sample_shape) > 1:
             X = X.reshape(X.shape[0], *self.sample_shape)
         outputs = self.module(X)
-        return torch.softmax(outputs, dim=1) if self.softmax else outputs
+        if self.output == "softmax":
+            return torch.softmax(outputs, dim=1)
+        return torch.sigmoid(outputs) if self.output == "logistic" else outputs
 
 
 @contextmanager
@@ -112,7 +116,8 @@ def network_model(estimator: BaseNetwork):
     classifier = isinstance(estimator, ClassifierMixin)
     sample_shape = estimator._sample_shape()
     module = copy.deepcopy(estimator.net_.module_).cpu().eval()
-    wrapped = _ExportedNetwork(module, sample_shape, softmax=classifier).eval()
+    output = getattr(estimator, "out_activation_", "softmax") if classifier else None
+    wrapped = _ExportedNetwork(module, sample_shape, output).eval()
     example = torch.zeros((2, math.prod(sample_shape)))
     with _quiet_exporter():
         program = torch.onnx.export(

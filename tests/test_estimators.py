@@ -367,3 +367,90 @@ def test_digits_cross_validation_with_the_defaults(model):
     scores = cross_val_score(estimator, X, y, cv=cv)
     print(f"{model}: {scores.mean():.4f} {scores.round(4)}")
     assert scores.mean() >= 0.95
+
+
+# -- scikit-learn parity: multilabel targets, log probabilities, partial_fit's classes --------
+
+
+@pytest.fixture(scope="module")
+def multilabel():
+    from sklearn.datasets import make_multilabel_classification
+
+    X, Y = make_multilabel_classification(n_samples=120, n_features=16, n_classes=4, random_state=0)
+    return (X / X.max()).astype(np.float32), Y
+
+
+@pytest.mark.parametrize("estimator", ["mlp", "cnn"])
+def test_multilabel_indicator_targets_train_one_sigmoid_per_label(multilabel, estimator):
+    X, Y = multilabel
+    params = {"max_epochs": 3, "device": "cpu", "random_state": 0}
+    clf = (
+        MLPClassifier(hidden_layer_sizes=(16,), **params)
+        if estimator == "mlp"
+        else CNNClassifier(filters=(4,), kernel_sizes=(3,), dense_units=(8,), **params)
+    ).fit(X, Y)
+    assert isinstance(clf.net_.criterion_, torch.nn.BCEWithLogitsLoss)
+    np.testing.assert_array_equal(clf.classes_, np.arange(4))
+    assert clf.out_activation_ == "logistic"
+    logits = clf.net_.predict_outputs(clf._to_module_input(X), 1024).double()
+    proba = clf.predict_proba(X)
+    assert proba.shape == (120, 4)
+    np.testing.assert_allclose(proba, torch.sigmoid(logits).numpy(), rtol=1e-12)
+    predicted = clf.predict(X)
+    assert predicted.shape == (120, 4) and set(np.unique(predicted)) <= {0, 1}
+    np.testing.assert_array_equal(predicted, (proba > 0.5).astype(int))
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), proba, rtol=1e-10)
+    # score and valid_acc are scikit-learn's subset accuracy: all of a sample's labels right.
+    assert clf.score(X, Y) == pytest.approx(np.mean((predicted == Y).all(axis=1)))
+    assert 0 <= clf.history_[-1, "train_acc"] <= 1
+    with pytest.raises(ValueError, match="fitted on 4 labels"):
+        clf.partial_fit(X, Y[:, :3])
+    with pytest.raises(ValueError, match="y holds class labels.*multilabel"):
+        clf.partial_fit(X, Y[:, 0])
+
+
+def test_multilabel_refuses_class_weight_and_multiclass_multioutput(multilabel):
+    X, Y = multilabel
+    with pytest.raises(ValueError, match="class_weight applies to class labels"):
+        MLPClassifier(**FAST, class_weight="balanced").fit(X, Y)
+    with pytest.raises(ValueError, match=r"y has shape \(120, 2\) and is multiclass-multioutput"):
+        MLPClassifier(**FAST).fit(X, np.stack([Y[:, 0] * 2, Y[:, 1]], axis=1))
+
+
+def test_predict_log_proba_is_the_log_of_predict_proba(blobs):
+    X, y = blobs
+    clf = MLPClassifier(**FAST).fit(X, y)
+    log_proba = clf.predict_log_proba(X)
+    assert log_proba.shape == (len(X), len(clf.classes_)) and (log_proba <= 0).all()
+    np.testing.assert_allclose(np.exp(log_proba), clf.predict_proba(X), rtol=1e-10)
+
+
+def test_partial_fit_refuses_other_classes_than_the_first_calls(blobs):
+    X, y = blobs
+    classes = np.unique(y)
+    clf = MLPClassifier(**FAST).partial_fit(X, y, classes=classes)
+    clf.partial_fit(X, y, classes=classes[::-1])  # the same labels, in another order
+    with pytest.raises(ValueError, match=r"classes=\[0, 1\] is not the same as on the first call"):
+        clf.partial_fit(X[y < 2], y[y < 2], classes=[0, 1])
+    assert clf.n_iter_ == 2
+
+
+def test_nan_labels_are_refused():
+    X = np.zeros((4, 2))
+    with pytest.raises(
+        ValueError, match=r"classes must not hold NaN or None, got \[0.0, 1.0, nan\]"
+    ):
+        MLPClassifier(**FAST).partial_fit(X, [0.0, 1.0, 0.0, 1.0], classes=[0.0, 1.0, np.nan])
+    with pytest.raises(ValueError, match="NaN"):
+        MLPClassifier(**FAST).fit(X, [0.0, 1.0, np.nan, 1.0])
+
+
+def test_an_int_hidden_layer_sizes_is_one_layer(blobs):
+    X, y = blobs
+    as_int = MLPClassifier(**{**FAST, "hidden_layer_sizes": 7}).fit(X, y)
+    as_tuple = MLPClassifier(**{**FAST, "hidden_layer_sizes": (7,)}).fit(X, y)
+    assert as_int.get_params()["hidden_layer_sizes"] == 7
+    assert as_int.count_params() == as_tuple.count_params()
+    np.testing.assert_array_equal(as_int.predict_proba(X), as_tuple.predict_proba(X))
+    with pytest.raises(InvalidParameterError, match="hidden_layer_sizes"):
+        MLPClassifier(**{**FAST, "hidden_layer_sizes": 0}).fit(X, y)
