@@ -13,7 +13,7 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -362,23 +362,78 @@ class BaseNetwork(BaseEstimator):
             )
         return outputs
 
-    def count_params(self, trainable_only: bool = False) -> int:
-        """Return the number of parameters of the fitted network.
+    def _network(self, X, y, method: str) -> tuple[BaseNetwork, nn.Module, torch.device]:
+        """The fitted network, or with ``X`` and ``y`` the one a fit on them would build.
+
+        Returns the estimator that holds it (an unfitted clone for data, so that ``self``
+        stays as it was), the module and its device. The built module is not trained.
+        """
+        if X is None and y is None:
+            check_is_fitted(
+                self,
+                msg=(
+                    f"This {type(self).__name__} is not fitted yet: fit it, or call {method}(X, y) "
+                    "to build the network for that data without training."
+                ),
+            )
+            return self, self.net_.module_, torch.device(self.net_.device)
+        if X is None or y is None:
+            raise ValueError(
+                f"{method} needs both X and y (the outputs depend on y), or neither for the "
+                "fitted network."
+            )
+        probe = clone(self)
+        probe._prepare_data(X, y, None, first_call=True)
+        device = torch.device("cpu")
+        with seeded(probe._seed, device):
+            module = probe._build_module(probe._n_outputs())
+        frozen = getattr(probe, "freeze", None)
+        if frozen is not None:
+            from .freezing import frozen_parameter_names
+
+            names = set(frozen_parameter_names(module, frozen))
+            for name, parameter in module.named_parameters():
+                parameter.requires_grad_(name not in names)
+        return probe, module, device
+
+    def count_params(self, X=None, y=None, *, trainable_only: bool = False) -> int:
+        """Return the number of parameters of the network.
+
+        Fitted and without data: the fitted network's. With ``X`` and ``y``: that of the
+        network a fit on them would build (inputs and outputs sized from the data), built
+        without training and without changing the estimator, fitted or not.
 
         Parameters
         ----------
+        X : array-like of shape (n_samples, n_features), default=None
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
         trainable_only : bool, default=False
-            Count only the parameters the optimizer updates.
+            Count only the parameters the optimizer updates (not those ``freeze`` selects).
 
         Returns
         -------
         int
-        """
-        check_is_fitted(self)
-        return count_params(self.net_.module_, trainable_only=trainable_only)
 
-    def summary(self) -> ModelSummary:
-        """Return a Keras-like table of the fitted network: layer, output shape, parameters.
+        Examples
+        --------
+        >>> from skdeep import MLPClassifier
+        >>> X, y = [[0.0, 1.0, 2.0]] * 4, [0, 1, 2, 0]
+        >>> MLPClassifier(hidden_layer_sizes=(4,)).count_params(X, y)  # (3 + 1) * 4 + (4 + 1) * 3
+        31
+        """
+        _, module, _ = self._network(X, y, "count_params")
+        return count_params(module, trainable_only=trainable_only)
+
+    def summary(self, X=None, y=None) -> ModelSummary:
+        """Return a Keras-like table of the network: layer, output shape, parameters.
+
+        Fitted and without data: the fitted network. With ``X`` and ``y``: the network a fit
+        on them would build, without training (see :meth:`count_params`).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), default=None
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
 
         Returns
         -------
@@ -386,9 +441,8 @@ class BaseNetwork(BaseEstimator):
             Prints as a table; ``.frame`` holds it as a DataFrame and ``.total_params`` the
             total.
         """
-        check_is_fitted(self)
-        module = self.net_.module_
-        example = torch.zeros((1, *self._sample_shape()), device=self.net_.device)
+        owner, module, device = self._network(X, y, "summary")
+        example = torch.zeros((1, *owner._sample_shape()), device=device)
         return ModelSummary(
             layer_table(module, example), count_params(module), type(module).__name__
         )

@@ -454,3 +454,22 @@ def test_an_int_hidden_layer_sizes_is_one_layer(blobs):
     np.testing.assert_array_equal(as_int.predict_proba(X), as_tuple.predict_proba(X))
     with pytest.raises(InvalidParameterError, match="hidden_layer_sizes"):
         MLPClassifier(**{**FAST, "hidden_layer_sizes": 0}).fit(X, y)
+
+
+def test_count_params_and_summary_for_data_before_any_fit(blobs):
+    X, y = blobs
+    n_features, n_classes = X.shape[1], len(np.unique(y))
+    clf = MLPClassifier(**{**FAST, "hidden_layer_sizes": (16, 8)})
+    by_hand = (n_features + 1) * 16 + (16 + 1) * 8 + (8 + 1) * n_classes
+    assert clf.count_params(X, y) == by_hand
+    built = clf.summary(X, y)
+    assert built.total_params == by_hand
+    with pytest.raises(NotFittedError, match=r"call count_params\(X, y\)"):
+        clf.count_params()  # building for data left the estimator unfitted
+    with pytest.raises(ValueError, match="needs both X and y"):
+        clf.summary(X)
+    assert str(clf.fit(X, y).summary()) == str(built)
+    assert clf.count_params() == by_hand
+    lenet = CNNClassifier(padding="valid")
+    assert lenet.count_params(np.zeros((10, 784)), np.arange(10)) == 44_426
+    assert not hasattr(lenet, "input_shape_")
