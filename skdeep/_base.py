@@ -119,8 +119,8 @@ class BaseNetwork(BaseEstimator):
         "momentum": [Interval(Real, 0, 1, closed="both"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "l1": [Interval(Real, 0, None, closed="left")],
-        "l2": [Interval(Real, 0, None, closed="left")],
+        "l1": [Interval(Real, 0, None, closed="left"), "array-like"],
+        "l2": [Interval(Real, 0, None, closed="left"), "array-like"],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "early_stopping": ["boolean"],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -245,6 +245,16 @@ class BaseNetwork(BaseEstimator):
                 for v in as_layer_sizes(value)
             ):
                 raise ValueError(f"{name} must hold positive integers, got {value!r}.")
+        for name in ("l1", "l2"):
+            value = getattr(self, name)
+            if not isinstance(value, Real) and not all(
+                isinstance(v, Real) and not isinstance(v, bool) and 0 <= v < float("inf")
+                for v in np.ravel(np.asarray(value, dtype=object))
+            ):
+                raise ValueError(
+                    f"{name} must be a float >= 0 or one float >= 0 per weight layer, got "
+                    f"{value!r}."
+                )
         for name, constraints in self._parameter_constraints.items():
             counts = any(isinstance(c, Interval) and c.type is Integral for c in constraints)
             if counts and isinstance(getattr(self, name), bool):

@@ -32,10 +32,13 @@ TRAINING_PARAMETERS_DOC = """\
         Samples per mini-batch; the last batch of an epoch holds the remainder.
     max_epochs : int >= 1, default=100
         Epochs trained by ``fit``. ``partial_fit`` trains exactly one.
-    l1 : float >= 0, default=0.0
-        L1 penalty ``l1 * sum|w|`` on the weights (not the biases), added to the loss.
-    l2 : float >= 0, default=0.0
-        L2 penalty ``l2 / 2 * sum w**2`` on the weights (not the biases), added to the loss.
+    l1 : float >= 0 or tuple of float, default=0.0
+        L1 penalty ``l1 * sum|w|`` on the weights (not the biases), added to the loss. A
+        tuple gives one value per weight layer: the convolutions and hidden layers in order,
+        then the output layer (a network with 2 hidden layers takes 3 values).
+    l2 : float >= 0 or tuple of float, default=0.0
+        L2 penalty ``l2 / 2 * sum w**2`` on the weights (not the biases), added to the loss;
+        a float or one value per weight layer, as for ``l1``.
     validation_fraction : float in [0, 1), default=0.1
         Fraction of the training data held out (stratified for classifiers) to record
         ``valid_loss`` (and ``valid_acc``) in ``history_``. 0 trains on everything.

@@ -23,7 +23,7 @@ from ._fast_loop import FastLoopMixin, mean_loss, per_sample_loss
 from ._graph_step import start_static_step
 from ._threads import describe_probe, fit_thread_count, make_tuner, torch_threads
 from .callbacks import EpochLog, EpochMetrics, TerminateOnNaN, TrainAccuracy, ValidAccuracy
-from .modules import penalized_parameters, weight_penalty
+from .modules import penalized_parameters, per_layer, weight_penalty
 
 
 def targets_to_numpy(y) -> np.ndarray:
@@ -55,9 +55,9 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
     ----------
     *args, **kwargs
         As for :class:`skorch.NeuralNet`. The criterion must use ``reduction="none"``.
-    l1, l2 : float, default=0.0
+    l1, l2 : float or sequence of float, default=0.0
         Penalties ``l1 * sum|w| + l2 / 2 * sum w**2`` on weights (not biases), added to the
-        training loss.
+        training loss; a sequence gives one value per weight tensor of the module, in order.
     classification : bool, default=False
         Record ``train_acc`` and ``valid_acc`` in the history; ``predict_proba`` returns
         probabilities (softmax, or sigmoid for a multilabel ``BCEWithLogitsLoss``) and
@@ -119,6 +119,11 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
     def initialize_module(self):
         super().initialize_module()
         self.penalized_params_ = penalized_parameters(self.module_)
+        # Checked here, before any training: one value per weight layer, or one float.
+        n_layers = len(self.penalized_params_)
+        self.l1_per_layer_ = per_layer("l1", self.l1, n_layers)
+        self.l2_per_layer_ = per_layer("l2", self.l2, n_layers)
+        self.penalize_ = any(self.l1_per_layer_) or any(self.l2_per_layer_)
         return self
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
@@ -130,8 +135,10 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
             loss = mean_loss(self.criterion_, y_pred, y_true)
         else:
             loss = (per_sample_loss(self.criterion_, y_pred, y_true) * weight).mean()
-        if training and (self.l1 or self.l2):
-            loss = loss + weight_penalty(self.penalized_params_, self.l1, self.l2)
+        if training and self.penalize_:
+            loss = loss + weight_penalty(
+                self.penalized_params_, self.l1_per_layer_, self.l2_per_layer_
+            )
         return loss
 
     def partial_fit(self, X, y=None, classes=None, epochs: int | None = None, **fit_params):

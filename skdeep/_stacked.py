@@ -187,8 +187,9 @@ class StackedTrainer:
         )
         ests = [m.estimator for m in members]
         self.initial_lr = [initial_lr(e) for e in ests]
-        self.l1 = torch.tensor([float(e.l1) for e in ests], device=self.device)
-        self.l2 = torch.tensor([float(e.l2) for e in ests], device=self.device)
+        # (K, n_weight_layers): each member's penalty of each layer.
+        self.l1 = torch.tensor([e.net_.l1_per_layer_ for e in ests], device=self.device)
+        self.l2 = torch.tensor([e.net_.l2_per_layer_ for e in ests], device=self.device)
         self.penalize = bool(self.l1.any() or self.l2.any())
         self.optimizer = _MemberOptimizers(members, self.weights, self.initial_lr)
         self.schedules = [schedule_of(e) for e in ests]
@@ -228,9 +229,9 @@ class StackedTrainer:
         outputs = self._member_outputs(params, buffers, x)
         loss = (self._per_sample_loss(outputs, y) * row_weight).sum() / count
         if self.penalize:
-            for name in self.penalized:
+            for k, name in enumerate(self.penalized):
                 w = params[name]
-                loss = loss + l1 * w.abs().sum() + (l2 / 2) * w.pow(2).sum()
+                loss = loss + l1[k] * w.abs().sum() + (l2[k] / 2) * w.pow(2).sum()
         hits = correct_predictions(outputs.detach(), y) if self.classification else y[:0]
         return loss, (loss.detach(), hits)
 

@@ -334,20 +334,47 @@ def penalized_parameters(module: nn.Module) -> list[nn.Parameter]:
     return [p for p in module.parameters() if p.dim() > 1]
 
 
-def weight_penalty(params: Sequence[torch.Tensor], l1: float, l2: float) -> torch.Tensor:
-    """Return ``l1 * sum|w| + l2 / 2 * sum w**2`` over ``params``.
+def per_layer(name: str, value, n_layers: int) -> list[float]:
+    """A penalty given as one float or one value per weight layer, as a list of ``n_layers``.
+
+    Examples
+    --------
+    >>> per_layer("l2", 0.1, 3), per_layer("l2", (0.1, 0.0, 0.2), 3)
+    ([0.1, 0.1, 0.1], [0.1, 0.0, 0.2])
+    """
+    if isinstance(value, (int, float)):
+        return [float(value)] * n_layers
+    values = [float(v) for v in value]
+    if len(values) != n_layers:
+        raise ValueError(
+            f"{name} has {len(values)} values, but the network has {n_layers} weight layers; "
+            f"give one float, or {n_layers} values: one per weight layer (convolutions and "
+            "hidden layers in order, then the output layer)."
+        )
+    return values
+
+
+def weight_penalty(params: Sequence[torch.Tensor], l1, l2) -> torch.Tensor:
+    """Return ``sum_k l1_k * sum|w_k| + l2_k / 2 * sum w_k**2`` over the weights ``params``.
+
+    ``l1`` and ``l2`` are floats (the same for every layer) or one value per entry of
+    ``params``.
 
     Examples
     --------
     >>> float(weight_penalty([torch.tensor([[1.0, -2.0]])], l1=0.5, l2=1.0))
     4.0
+    >>> w = [torch.ones(2, 2), torch.ones(1, 2)]
+    >>> float(weight_penalty(w, l1=0.0, l2=(0.0, 2.0)))  # only the second layer: 2/2 * 2
+    2.0
     """
     total = torch.zeros((), device=params[0].device) if params else torch.zeros(())
-    for p in params:
-        if l1:
-            total = total + l1 * p.abs().sum()
-        if l2:
-            total = total + (l2 / 2) * p.pow(2).sum()
+    l1s, l2s = per_layer("l1", l1, len(params)), per_layer("l2", l2, len(params))
+    for p, l1_k, l2_k in zip(params, l1s, l2s, strict=True):
+        if l1_k:
+            total = total + l1_k * p.abs().sum()
+        if l2_k:
+            total = total + (l2_k / 2) * p.pow(2).sum()
     return total
 
 
@@ -361,5 +388,6 @@ __all__ = [
     "layer_table",
     "make_activation",
     "penalized_parameters",
+    "per_layer",
     "weight_penalty",
 ]

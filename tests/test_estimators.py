@@ -207,6 +207,41 @@ def test_l1_and_l2_penalties_apply_to_weights_only(blobs):
     assert float((penalised - data_loss).detach()) == pytest.approx(float(expected), rel=1e-5)
 
 
+def test_per_layer_penalties_follow_the_formula_layer_by_layer(blobs):
+    X, y = blobs
+    l1, l2 = (0.0, 0.01, 0.0), (0.1, 0.0, 0.3)  # two hidden layers, then the output layer
+    clf = MLPClassifier(**{**FAST, "hidden_layer_sizes": (8, 4), "l1": l1, "l2": l2}).fit(X, y)
+    net = clf.net_
+    X_t, y_t = torch.from_numpy(X[:8]), torch.from_numpy(y[:8])
+    with torch.no_grad():
+        outputs = net.module_(X_t)
+        penalty = net.get_loss(outputs, y_t, training=True) - net.get_loss(outputs, y_t)
+    weights = [layer.weight for layer in net.module_ if isinstance(layer, torch.nn.Linear)]
+    expected = sum(
+        a * w.abs().sum() + b / 2 * w.pow(2).sum() for a, b, w in zip(l1, l2, weights, strict=True)
+    )
+    assert float(penalty) == pytest.approx(float(expected), rel=1e-5)
+    # A uniform value is not the same thing: the per-layer values are what is applied.
+    uniform = sum(0.01 * w.abs().sum() + 0.05 * w.pow(2).sum() for w in weights)
+    assert float(penalty) != pytest.approx(float(uniform), rel=1e-3)
+
+
+def test_per_layer_penalties_are_checked_against_the_architecture(blobs):
+    X, y = blobs
+    with pytest.raises(ValueError, match="l2 has 2 values, but the network has 3 weight layers"):
+        MLPClassifier(**{**FAST, "hidden_layer_sizes": (8, 4), "l2": (0.1, 0.2)}).fit(X, y)
+    with pytest.raises(ValueError, match="l1 has 1 values, but the network has 4 weight layers"):
+        CNNClassifier(
+            filters=(4,),
+            kernel_sizes=(3,),
+            dense_units=(8, 8),
+            l1=[0.1],
+            **{"max_epochs": 1, "device": "cpu"},
+        ).fit(X[:, :4], y)
+    with pytest.raises(ValueError, match="l1 must be a float >= 0 or one float >= 0 per weight"):
+        MLPClassifier(**{**FAST, "l1": (0.1, -1.0)}).fit(X, y)
+
+
 def test_l2_shrinks_the_weights(blobs):
     X, y = blobs
     norms = [

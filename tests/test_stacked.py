@@ -48,6 +48,7 @@ def test_each_member_ends_its_first_epoch_with_the_weights_of_its_separate_fit(d
         {"learning_rate": 1e-3, "random_state": 0},
         {"learning_rate": 3e-3, "random_state": 1, "l2": 1e-3},
         {"learning_rate": 1e-2, "random_state": 2, "l1": 1e-4},
+        {"learning_rate": 1e-2, "random_state": 3, "l2": (1e-2, 0.0), "l1": (0.0, 1e-3)},
     ]
     members = _stack([MLPClassifier(**BASE, **s) for s in settings], X, y)
     for setting, member in zip(settings, members, strict=True):
