@@ -21,6 +21,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import SVC
 
+from ._base import BaseNetwork
 from .estimators import CNNClassifier, MLPClassifier, MLPRegressor
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "REGRESSION_MODELS",
     "default_models",
     "make_preprocessor",
+    "with_network_preprocessing",
 ]
 
 MODEL_NAMES = {
@@ -91,6 +93,32 @@ def make_preprocessor(X, scale: bool = True) -> BaseEstimator | str:
     if scale:
         steps.append(StandardScaler())
     return make_pipeline(*steps) if steps else "passthrough"
+
+
+def with_network_preprocessing(estimator, task: str, X):
+    """Put a bare skdeep network in the preprocessing the default network of a comparison gets.
+
+    For ``X``: the scaling (not for a CNN, whose pixels keep their scale), imputation and
+    one-hot encoding of :func:`make_preprocessor`, in a Pipeline (steps ``preprocess`` and
+    ``model``); for regression, also standardised targets through a
+    :class:`~sklearn.compose.TransformedTargetRegressor`. Anything else (a Pipeline, a
+    scikit-learn model) is returned as it is.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"rooms": [3.0, 5.0], "ocean": ["NEAR BAY", "INLAND"]})
+    >>> model = with_network_preprocessing(MLPRegressor(), "regression", frame)
+    >>> type(model).__name__, type(model.regressor[0]).__name__
+    ('TransformedTargetRegressor', 'ColumnTransformer')
+    """
+    if not isinstance(estimator, BaseNetwork):
+        return estimator
+    preprocessing = make_preprocessor(X, scale=not isinstance(estimator, CNNClassifier))
+    model = Pipeline([("preprocess", preprocessing), ("model", estimator)])
+    if task == "regression":
+        # Networks learn badly on targets in the hundreds of thousands: standardise them.
+        model = TransformedTargetRegressor(regressor=model, transformer=StandardScaler())
+    return model
 
 
 def default_models(
@@ -165,14 +193,13 @@ def default_models(
     }
     models = {}
     for name in names:
-        preprocessing = (
-            unscaled if name in ("random_forest", "hist_gradient_boosting", "cnn") else scaled
-        )
+        if name in ("mlp", "cnn"):
+            models[MODEL_NAMES[name]] = with_network_preprocessing(builders[name](), task, X)
+            continue
+        preprocessing = unscaled if name in ("random_forest", "hist_gradient_boosting") else scaled
         if preprocessing != "passthrough":
             preprocessing = clone(preprocessing)
-        model = Pipeline([("preprocess", preprocessing), ("model", builders[name]())])
-        if name == "mlp" and task == "regression":
-            # Networks learn badly on targets in the hundreds of thousands: standardise them.
-            model = TransformedTargetRegressor(regressor=model, transformer=StandardScaler())
-        models[MODEL_NAMES[name]] = model
+        models[MODEL_NAMES[name]] = Pipeline(
+            [("preprocess", preprocessing), ("model", builders[name]())]
+        )
     return models

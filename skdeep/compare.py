@@ -26,6 +26,7 @@ from .baselines import (
     REGRESSION_MODELS,
     default_models,
     make_preprocessor,
+    with_network_preprocessing,
 )
 from .scorers import get_scorers
 
@@ -262,15 +263,16 @@ def compare(
     device: str = "auto",
     max_epochs: int | None = None,
     progress: str = "auto",
+    preprocess: bool = True,
 ) -> ComparisonResult:
     """Cross-validate several models on the same folds and compare them.
 
     Parameters
     ----------
     estimators : dict of name to estimator, list of estimators, or None
-        The models to compare. Bare estimators are used as given (put preprocessing in a
-        Pipeline yourself, or leave them to :func:`default_models`). None gives the default
-        network and baselines.
+        The models to compare. A bare skdeep network gets the preprocessing of the default
+        network (see ``preprocess``); other estimators and Pipelines are used as given. None
+        gives the default network and baselines.
     X : array-like or DataFrame of shape (n_samples, n_features)
     y : array-like of shape (n_samples,)
     cv : int or cross-validation splitter, default=5
@@ -292,6 +294,11 @@ def compare(
     progress : {"auto", "bar", "lines", "quiet"}, default="auto"
         How to show progress (models x folds) on stderr: a network's fold shows its epochs
         (epoch k/n, loss), and the time left weighs each model by its measured fold time.
+    preprocess : bool, default=True
+        Give each bare skdeep network in ``estimators`` the preprocessing of the default
+        network (:func:`skdeep.baselines.with_network_preprocessing`): numeric columns
+        scaled (not for a CNN), text columns one-hot encoded, missing values imputed and, for
+        regression, the target standardised. False uses them as given.
 
     Each model is first fitted once, untimed, on a few rows for one epoch, so that one-off
     start-up costs stay out of the times. A model that fails on a fold is recorded (NaN
@@ -321,6 +328,8 @@ def compare(
     named = {} if estimators is None else _as_named(estimators)
     if baselines is None:
         baselines = all(find_network(e) is not None for e in named.values())
+    if preprocess:
+        named = {name: with_network_preprocessing(e, task, X) for name, e in named.items()}
     if estimators is None or baselines:
         defaults = default_models(
             task, X, random_state=random_state, device=device, max_epochs=max_epochs

@@ -41,7 +41,8 @@ def test_every_model_is_scored_on_the_same_folds(digits):
         "dummy": DummyClassifier(),
         "mlp": MLPClassifier(max_epochs=3, device="cpu", random_state=0),
     }
-    result = compare(models, X, y, cv=folds, progress="quiet")
+    # preprocess=False: each model as given, to be refitted here on the same folds.
+    result = compare(models, X, y, cv=folds, progress="quiet", preprocess=False)
     assert set(result.frame.index) == {"logistic", "dummy", "mlp"}
     for name, model in models.items():
         for fold, (train, test) in enumerate(folds):
@@ -284,3 +285,54 @@ def test_a_report_where_a_model_failed_says_so(digits, tmp_path):
 def test_baselines_stay_importable_from_compare():
     for name in baselines.__all__:
         assert getattr(compare_module, name) is getattr(baselines, name)
+
+
+def _houses(n=120):
+    """A small California-housing-like frame: numeric columns in dollars and a text column."""
+    rng = np.random.RandomState(0)
+    rooms = rng.uniform(1, 10, n)
+    ocean = rng.choice(["NEAR BAY", "INLAND", "<1H OCEAN"], n)
+    X = pd.DataFrame({"rooms": rooms, "income": rng.uniform(1e4, 1e5, n), "ocean": ocean})
+    y = 3e4 * rooms + 1e5 * (ocean == "INLAND") + 2e5
+    return X, y
+
+
+def test_user_networks_get_the_default_networks_preprocessing():
+    from skdeep import MLPRegressor
+
+    X, y = _houses()
+    network = MLPRegressor(hidden_layer_sizes=(16,), max_epochs=40, device="cpu", random_state=0)
+    result = compare([network], X, y, cv=3, baselines=False, progress="quiet")
+    assert result.frame.loc["MLPRegressor", "failed_folds"] == 0
+    # Unscaled, targets in the hundreds of thousands would give an R² far below 0.
+    assert result.frame.loc["MLPRegressor", "r2_mean"] > 0.5
+    wrapped = baselines.with_network_preprocessing(network, "regression", X)
+    assert wrapped.regressor.named_steps["model"] is network
+    assert "ocean" in wrapped.regressor.named_steps["preprocess"].transformers[1][2]
+    # Asked not to, compare uses the network as given: the text column fails every fold.
+    with pytest.warns(FitFailedWarning, match="non-numeric columns"):
+        raw = compare([network], X, y, cv=3, baselines=False, progress="quiet", preprocess=False)
+    assert raw.frame.loc["MLPRegressor", "failed_folds"] == 3
+
+
+def test_pipelines_and_scikit_learn_models_are_left_as_given():
+    X, y = _houses()
+    ridge = LogisticRegression()
+    assert baselines.with_network_preprocessing(ridge, "classification", X) is ridge
+    pipe = Pipeline([("model", MLPClassifier())])
+    assert baselines.with_network_preprocessing(pipe, "classification", X) is pipe
+
+
+def test_compare_on_california_housing_in_one_call():
+    from skdeep import MLPRegressor
+    from skdeep.datasets import load_california_housing
+
+    try:
+        X, y = load_california_housing()
+    except (FileNotFoundError, OSError) as error:
+        pytest.skip(f"California housing is not available: {error}")
+    X, y = X.iloc[:1500], y.iloc[:1500]
+    network = MLPRegressor(hidden_layer_sizes=(32,), max_epochs=5, device="cpu", random_state=0)
+    result = compare([network], X, y, cv=2, baselines=False, progress="quiet")
+    assert result.frame.loc["MLPRegressor", "failed_folds"] == 0
+    assert result.frame.loc["MLPRegressor", "r2_mean"] > 0.3
