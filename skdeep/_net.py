@@ -121,8 +121,11 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
         self.penalized_params_ = penalized_parameters(self.module_)
         # Checked here, before any training: one value per weight layer, or one float.
         n_layers = len(self.penalized_params_)
-        self.l1_per_layer_ = per_layer("l1", self.l1, n_layers)
-        self.l2_per_layer_ = per_layer("l2", self.l2, n_layers)
+        self.l1_all_layers_ = per_layer("l1", self.l1, n_layers)
+        self.l2_all_layers_ = per_layer("l2", self.l2, n_layers)
+        # Those of penalized_params_ (a freezing callback may leave frozen layers out).
+        self.l1_per_layer_ = list(self.l1_all_layers_)
+        self.l2_per_layer_ = list(self.l2_all_layers_)
         self.penalize_ = any(self.l1_per_layer_) or any(self.l2_per_layer_)
         return self
 

@@ -188,8 +188,8 @@ class StackedTrainer:
         ests = [m.estimator for m in members]
         self.initial_lr = [initial_lr(e) for e in ests]
         # (K, n_weight_layers): each member's penalty of each layer.
-        self.l1 = torch.tensor([e.net_.l1_per_layer_ for e in ests], device=self.device)
-        self.l2 = torch.tensor([e.net_.l2_per_layer_ for e in ests], device=self.device)
+        self.l1 = torch.tensor([e.net_.l1_all_layers_ for e in ests], device=self.device)
+        self.l2 = torch.tensor([e.net_.l2_all_layers_ for e in ests], device=self.device)
         self.penalize = bool(self.l1.any() or self.l2.any())
         self.optimizer = _MemberOptimizers(members, self.weights, self.initial_lr)
         self.schedules = [schedule_of(e) for e in ests]

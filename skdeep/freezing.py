@@ -200,9 +200,14 @@ class FreezeParameters(Callback):
             for layer in self._norm_layers:
                 layer.train(net.module_.training)
         if hasattr(net, "penalized_params_"):
-            net.penalized_params_ = [
-                p for p in penalized_parameters(net.module_) if p.requires_grad or not frozen
-            ]
+            weights = penalized_parameters(net.module_)
+            keep = [p.requires_grad or not frozen for p in weights]
+            net.penalized_params_ = [p for p, kept in zip(weights, keep, strict=True) if kept]
+            if hasattr(net, "l1_all_layers_"):  # each kept layer keeps its own penalties
+                for name in ("l1", "l2"):
+                    values = getattr(net, f"{name}_all_layers_")
+                    kept_values = [v for v, kept in zip(values, keep, strict=True) if kept]
+                    setattr(net, f"{name}_per_layer_", kept_values)
         self.frozen_ = frozen
 
 
