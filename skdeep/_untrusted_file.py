@@ -60,8 +60,10 @@ def _count(value, low: int = 0) -> bool:
 
 def _check_fitted_value(name: str, value, fitted: dict) -> None:
     n_features = fitted.get("n_features_in_")
-    if name in ("n_features_in_", "n_outputs_"):
+    if name in ("n_features_in_", "n_outputs_", "n_threads_"):
         ok = _count(value, 1)
+    elif name == "out_activation_":
+        ok = value in ("softmax", "logistic")
     elif name == "n_iter_":
         ok = _count(value)
     elif name == "_seed":
@@ -86,13 +88,16 @@ def _check_fitted_value(name: str, value, fitted: dict) -> None:
         raise Refused(f"its fitted attribute {name} is not valid ({value!r:.80})")
 
 
-_COMMON_FITTED = ("n_features_in_", "feature_names_in_", "n_iter_", "_seed")
+_COMMON_FITTED = ("n_features_in_", "feature_names_in_", "n_iter_", "_seed", "n_threads_")
 # The fitted state each class has, and the attributes that must be present.
 _FITTED: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    MLPClassifier: ((*_COMMON_FITTED, "classes_"), ("n_features_in_", "classes_")),
+    MLPClassifier: (
+        (*_COMMON_FITTED, "classes_", "out_activation_"),
+        ("n_features_in_", "classes_"),
+    ),
     MLPRegressor: ((*_COMMON_FITTED, "n_outputs_"), ("n_features_in_", "n_outputs_")),
     CNNClassifier: (
-        (*_COMMON_FITTED, "classes_", "input_shape_"),
+        (*_COMMON_FITTED, "classes_", "out_activation_", "input_shape_"),
         ("n_features_in_", "classes_", "input_shape_"),
     ),
 }

@@ -98,6 +98,7 @@ def test_round_trip_predicts_identically_and_keeps_everything_fitted(blobs, tmp_
     assert_same_params(restored, original)
     assert restored.n_features_in_ == original.n_features_in_ == 9
     assert restored.n_iter_ == original.n_iter_
+    assert restored.n_threads_ == original.n_threads_
     pd.testing.assert_frame_equal(restored.history_frame(), original.history_frame())
     assert list(restored.history_) == list(original.history_)
     assert type(restored.history_) is type(original.history_)
@@ -129,6 +130,18 @@ def test_labels_round_trip_with_their_dtype(blobs, tmp_path, labels):
     predicted = restored.predict(X)
     assert predicted.dtype == original.predict(X).dtype
     np.testing.assert_array_equal(predicted, original.predict(X))
+
+
+@pytest.mark.parametrize("make", [lambda: MLPClassifier(**FAST), lambda: CNNClassifier(**CNN_FAST)],
+                         ids=["MLPClassifier", "CNNClassifier"])
+def test_multilabel_classifiers_round_trip_with_their_sigmoid_outputs(blobs, tmp_path, make):
+    X, y = blobs
+    indicators = np.column_stack([y == 0, y == 1, X[:, 0] > 0]).astype(int)
+    original = make().fit(X, indicators)
+    restored = round_trip(original, tmp_path)
+    assert restored.out_activation_ == original.out_activation_ == "logistic"
+    np.testing.assert_array_equal(restored.predict(X), original.predict(X))
+    np.testing.assert_array_equal(restored.predict_proba(X), original.predict_proba(X))
 
 
 def test_dataframe_feature_names_and_several_targets_round_trip(tmp_path):
