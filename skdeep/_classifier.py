@@ -124,6 +124,11 @@ class NetworkClassifier(ClassifierMixin, BaseNetwork):
     def _encode_indicator(self, y: np.ndarray, first_call: bool, classes) -> np.ndarray:
         """A multilabel indicator matrix as float32 0/1 targets, one column per label."""
         n_labels = y.shape[1]
+        if not np.isin(y, (0, 1)).all():
+            raise ValueError(
+                "y is a matrix of two values, read as a multilabel indicator, but it holds "
+                f"{np.unique(y).tolist()}; a multilabel indicator matrix holds only 0 and 1."
+            )
         if first_call:
             self.out_activation_ = "logistic"
             self.classes_ = np.arange(n_labels)

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as npst
 from sklearn.datasets import make_classification
 from sklearn.model_selection import GridSearchCV
+from sklearn.utils.multiclass import type_of_target
 
 from skdeep import CNNClassifier, MLPClassifier, MLPRegressor
 from skdeep.callbacks import TrainingDivergedError
@@ -280,7 +281,20 @@ def assert_clear_error(error: BaseException) -> None:
     assert str(error), f"an error without a message:\n{detail}"
 
 
+def assert_correct_multilabel_classifier(clf, X, y) -> None:
+    y = np.asarray(y)
+    np.testing.assert_array_equal(clf.classes_, np.arange(y.shape[1]))
+    predicted = clf.predict(X)
+    proba = clf.predict_proba(X)
+    assert predicted.shape == proba.shape == y.shape
+    assert np.isin(predicted, (0, 1)).all()
+    assert np.isfinite(proba).all() and ((proba >= 0) & (proba <= 1)).all()
+    np.testing.assert_array_equal(predicted, (proba > 0.5).astype(predicted.dtype))
+
+
 def assert_correct_classifier(clf, X, y) -> None:
+    if np.ndim(y) == 2 and type_of_target(y) == "multilabel-indicator":
+        return assert_correct_multilabel_classifier(clf, X, y)
     np.testing.assert_array_equal(clf.classes_, np.unique(np.asarray(y).ravel()))
     predicted = clf.predict(X)
     proba = clf.predict_proba(X)
@@ -472,3 +486,10 @@ def test_fits_in_concurrent_threads_are_valid(blobs):
         # so no fit saw another's weights or data.
         assert clf.score(X, y) > 0.7
         assert clf.score(X, y) == pytest.approx(sequential[seed], abs=0.1)
+
+
+def test_a_two_valued_matrix_other_than_0_and_1_is_refused_as_a_multilabel_target():
+    X = np.zeros((4, 2), dtype=np.float32)
+    y = np.array([[0, 2], [2, 0], [0, 2], [2, 0]])
+    with pytest.raises(ValueError, match="holds only 0 and 1"):
+        MLPClassifier(max_epochs=1).fit(X, y)
