@@ -22,6 +22,7 @@ from skdeep.search import (
     make_objective,
     open_study,
     parameter_importance,
+    plot_parallel_coordinates,
     plot_scores,
     results_frame,
 )
@@ -294,3 +295,38 @@ def test_importance_and_plots_of_a_study(digits):
         "learning_rate",
         "hidden_layer_sizes",
     ]
+
+
+def test_plots_of_a_study_whose_choice_is_none(tmp_path):
+    """A choice of None (no learning-rate schedule) is a category of its own in every figure."""
+    pytest.importorskip("matplotlib")
+    distributions = {
+        "lr_schedule": optuna.distributions.CategoricalDistribution([None, "exponential"]),
+        "width": optuna.distributions.IntDistribution(8, 64, log=True),
+    }
+    study = optuna.create_study(direction="maximize")
+    trials = [(None, 8, 0.9), ("exponential", 16, 0.6), (None, 32, 0.8), ("exponential", 64, 0.5)]
+    for schedule, width, value in trials:
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"lr_schedule": schedule, "width": width},
+                distributions=distributions,
+                value=value,
+            )
+        )
+    figure = plot_parallel_coordinates(study, top=4)
+    ax = figure.axes[0]
+    # A line per trial, the None trials included, at the level labelled "None".
+    assert len(ax.lines) == 4
+    levels = {text.get_text(): text.xy[1] for text in ax.texts if text.xy[0] == 0}
+    assert set(levels) == {"None", "exponential"}
+    at_schedule = sorted(line.get_ydata()[0] for line in ax.lines)
+    assert at_schedule == sorted([levels["None"]] * 2 + [levels["exponential"]] * 2)
+    figure.savefig(tmp_path / "parallel.png")
+    assert (tmp_path / "parallel.png").stat().st_size > 1000
+    scores = plot_scores(study)
+    assert len(scores.axes[0].collections[0].get_offsets()) == 4  # None trials not dropped
+    # The schedule explains the score fully: None scores 0.8 and 0.9, exponential 0.5 and 0.6.
+    importance = parameter_importance(study)
+    eta = np.sqrt(4 * 0.15**2 / sum((v - 0.7) ** 2 for *_, v in trials))
+    assert importance["lr_schedule"] == pytest.approx(eta)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ._deps import require
-from .results import _is_numeric, parameter_importance, results_frame
+from .results import _is_numeric, choice_labels, parameter_importance, results_frame
 
 
 def _new_figure(width: float, height: float):
@@ -24,10 +24,14 @@ def _log_scale(values: pd.Series) -> bool:
     return bool(len(values)) and values.min() > 0 and values.max() / values.min() >= 100
 
 
-def _labels(column: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """Codes and names of a categorical column, in order of first appearance."""
-    names = list(dict.fromkeys(column.astype(str)))
-    return np.array([names.index(str(v)) for v in column]), names
+def _labels(column: pd.Series, names: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """Codes and names of a categorical column (None included), in order of first appearance.
+
+    ``names``: the names to code against (those of a larger frame); default the column's own.
+    """
+    labels = choice_labels(column)
+    names = list(dict.fromkeys(labels)) if names is None else names
+    return np.array([names.index(label) for label in labels], dtype=int), names
 
 
 def plot_scores(search, score: str | None = None):
@@ -65,15 +69,17 @@ def plot_scores(search, score: str | None = None):
     jitter = np.random.default_rng(0)
     for ax, name in zip(axes, params, strict=False):
         for status, style in [("complete", {"marker": "o"}), ("pruned", {"marker": "x"})]:
-            part = frame[(frame["status"] == status) & frame[score].notna() & frame[name].notna()]
+            numeric = _is_numeric(frame[name])
+            part = frame[(frame["status"] == status) & frame[score].notna()]
+            if numeric:  # a choice of None is a category of its own; a missing number is not
+                part = part[part[name].notna()]
             if part.empty:
                 continue
             color = "tab:blue" if status == "complete" else "0.6"
-            if _is_numeric(frame[name]):
+            if numeric:
                 x = part[name].astype(float)
             else:
-                names = list(dict.fromkeys(frame[name].dropna().astype(str)))
-                codes = np.array([names.index(str(v)) for v in part[name]])
+                codes, names = _labels(part[name], _labels(frame[name])[1])
                 x = codes + jitter.uniform(-0.15, 0.15, len(part))
                 ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
             ax.scatter(x, part[score], color=color, label=status, alpha=0.8, **style)
@@ -90,7 +96,8 @@ def plot_parallel_coordinates(search, top: int = 10, score: str | None = None):
     """Plot the ``top`` best complete candidates across all parameters, coloured by score.
 
     Each parameter is an axis scaled to [0, 1] (log-scaled when it spans two decades or
-    more; choices evenly spaced), labelled with its smallest and largest value.
+    more), labelled with its smallest and largest value; a choice's values, None included,
+    are evenly spaced along its axis, each labelled.
 
     Parameters
     ----------
@@ -124,12 +131,20 @@ def plot_parallel_coordinates(search, top: int = 10, score: str | None = None):
             if _log_scale(values):
                 values = np.log10(values)
             low, high = values.min(), values.max()
-            scaled[name] = (values - low) / (high - low) if high > low else values * 0 + 0.5
-            ticks[name] = (f"{column.min():.3g}", f"{column.max():.3g}")
+            if high > low:
+                scaled[name] = (values - low) / (high - low)
+                ticks[name] = [(0.0, f"{column.min():.3g}"), (1.0, f"{column.max():.3g}")]
+            else:
+                scaled[name] = values * 0 + 0.5
+                ticks[name] = [(0.5, f"{column.min():.3g}")]
         else:
             codes, names = _labels(column)
-            scaled[name] = pd.Series(codes / max(len(names) - 1, 1), index=column.index)
-            ticks[name] = (names[0], names[-1])
+            if len(names) > 1:
+                levels = np.linspace(0.0, 1.0, len(names))
+            else:
+                levels = np.array([0.5])
+            scaled[name] = pd.Series(levels[codes], index=column.index)
+            ticks[name] = list(zip(levels, names, strict=True))
     figure = _new_figure(max(4, 1.6 * len(params)), 4)
     ax = figure.subplots()
     colormap = colormaps["viridis"]
@@ -141,22 +156,22 @@ def plot_parallel_coordinates(search, top: int = 10, score: str | None = None):
         ax.plot(positions, [scaled[n][index] for n in params], color=colormap(shade), alpha=0.9)
     ax.vlines(positions, 0, 1, color="0.7", linewidth=0.8)
     for position, name in zip(positions, params, strict=True):
-        ax.annotate(
-            ticks[name][0],
-            (position, 0),
-            xytext=(0, -12),
-            textcoords="offset points",
-            ha="center",
-            fontsize=7,
-        )
-        ax.annotate(
-            ticks[name][1],
-            (position, 1),
-            xytext=(0, 4),
-            textcoords="offset points",
-            ha="center",
-            fontsize=7,
-        )
+        for level, text in ticks[name]:
+            # The ends of an axis are labelled below and above it, the levels between beside it.
+            if level == 0.0:
+                offset, alignment = (0, -12), {"ha": "center"}
+            elif level == 1.0:
+                offset, alignment = (0, 4), {"ha": "center"}
+            else:
+                offset, alignment = (3, 0), {"ha": "left", "va": "center"}
+            ax.annotate(
+                text,
+                (position, level),
+                xytext=offset,
+                textcoords="offset points",
+                fontsize=7,
+                **alignment,
+            )
     ax.set_xticks(positions, params, rotation=30, ha="right")
     ax.set_yticks([])
     ax.set_title(f"best {len(best)} candidates by {score}")

@@ -166,12 +166,34 @@ def _is_numeric(column: pd.Series) -> bool:
     )
 
 
+def _choice_label(value: Any) -> str:
+    """The name of a choice in tables and figures; None (or a choice not drawn) is "None".
+
+    Not ``astype(str)``: since pandas 3 it leaves None as a missing value, which groupings
+    drop and label lookups miss.
+    """
+    if np.ndim(value) == 0 and pd.isna(value):
+        return "None"
+    return str(value)
+
+
+def choice_labels(column: pd.Series) -> pd.Series:
+    """The choices of a parameter column as names, None included.
+
+    Examples
+    --------
+    >>> choice_labels(pd.Series([None, "cyclic", (64, 32)], dtype=object)).tolist()
+    ['None', 'cyclic', '(64, 32)']
+    """
+    return column.map(_choice_label).astype(object)
+
+
 def _correlation_ratio(labels: pd.Series, scores: pd.Series) -> float:
     """How much of the score's variance the category explains, in [0, 1] (eta)."""
     total = ((scores - scores.mean()) ** 2).sum()
     if total == 0:
         return 0.0
-    groups = scores.groupby(labels.astype(str))
+    groups = scores.groupby(choice_labels(labels))
     between = (groups.count() * (groups.mean() - scores.mean()) ** 2).sum()
     return float(np.sqrt(between / total))
 
@@ -224,11 +246,11 @@ def parameter_importance(
     importance = {}
     for name in frame.attrs["params"]:
         column = done[name]
-        if column.astype(str).nunique() < 2:
-            continue
         if _is_numeric(column):
-            importance[name] = float(column.astype(float).rank().corr(done[score].rank()))
-        else:
+            if column.nunique() >= 2:
+                rho = column.astype(float).rank().corr(done[score].rank())
+                importance[name] = float(rho)
+        elif choice_labels(column).nunique() >= 2:
             importance[name] = _correlation_ratio(column, done[score])
     result = pd.Series(importance, name="importance", dtype=float)
     return result.reindex(result.abs().sort_values(ascending=False).index)
