@@ -209,10 +209,7 @@ class NetworkClassifier(ClassifierMixin, BaseNetwork):
         -------
         ndarray of shape (n_samples, n_classes)
         """
-        outputs = self._outputs(X).double()
-        if self._multilabel():
-            return torch.sigmoid(outputs).numpy()
-        return torch.softmax(outputs, dim=1).numpy()
+        return self._probabilities(X, log=False)
 
     def predict_log_proba(self, X) -> np.ndarray:
         """Return the logarithm of :meth:`predict_proba`, computed stably from the logits.
@@ -223,7 +220,7 @@ class NetworkClassifier(ClassifierMixin, BaseNetwork):
 
         Returns
         -------
-        ndarray of shape (n_samples, n_classes)
+        ndarray of the shape of :meth:`predict_proba`'s
 
         Examples
         --------
@@ -233,20 +230,24 @@ class NetworkClassifier(ClassifierMixin, BaseNetwork):
         >>> np.allclose(np.exp(clf.predict_log_proba([[0.5]])), clf.predict_proba([[0.5]]))
         True
         """
+        return self._probabilities(X, log=True)
+
+    def _probabilities(self, X, log: bool) -> np.ndarray:
+        """The softmax of the logits (each label's sigmoid when multilabel), or its log."""
         outputs = self._outputs(X).double()
         if self._multilabel():
-            return torch.nn.functional.logsigmoid(outputs).numpy()
-        return torch.log_softmax(outputs, dim=1).numpy()
+            return (nn.functional.logsigmoid(outputs) if log else torch.sigmoid(outputs)).numpy()
+        return (torch.log_softmax(outputs, dim=1) if log else torch.softmax(outputs, dim=1)).numpy()
 
     def predict(self, X) -> np.ndarray:
         """Return the most probable class of each sample, as one of ``classes_``.
 
+        For multilabel targets, the indicator matrix of the labels whose probability exceeds
+        0.5, shape (n_samples, n_labels).
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-
-        For multilabel targets, the indicator matrix of the labels whose probability exceeds
-        0.5, shape (n_samples, n_labels).
 
         Returns
         -------
