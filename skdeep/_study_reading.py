@@ -111,6 +111,24 @@ def _describe(measured: Measured, measure: str, variant: str | float) -> str:
     return f"{variant} {_format(measure, mean)}{spread}"
 
 
+def _against(measured: Measured, measure: str, a: str, b: str | float) -> str:
+    """The evidence of a comparison: the measure's name, then ``a`` against ``b``."""
+    name = MEASURES[measure][0]
+    return f"{name}: {_describe(measured, measure, a)} against {_describe(measured, measure, b)}"
+
+
+NOT_MEASURED = " (not measured: a variant failed or lacks it)"
+WITHIN_SPREAD = " (within the seeds' spread)"
+
+
+def _outcome(evidence: str, borne_out: bool, not_borne_out: bool) -> tuple[str, str]:
+    if borne_out:
+        return BORNE_OUT, evidence
+    if not_borne_out:
+        return NOT_BORNE_OUT, evidence
+    return CANNOT_TELL, evidence + WITHIN_SPREAD
+
+
 def _all_equal(measured: Measured, measure: str) -> bool:
     values = measured.frame[f"{measure}_mean"].dropna()
     return len(values) > 1 and values.max() - values.min() < 0.5
@@ -129,29 +147,35 @@ class Rule:
 
 
 @dataclass(frozen=True)
-class Higher(Rule):
+class _Comparison(Rule):
+    """A rule that holds variant ``a``'s measure against ``b``'s (a variant or a number)."""
+
+    measure: str
+    a: str
+    b: str | float
+
+    def _sides(self, measured: Measured) -> tuple[float, float, float, float, str]:
+        """``a``'s mean and std, ``b``'s, and the evidence that names them."""
+        mean_a, std_a = measured.mean_std(self.measure, self.a)
+        mean_b, std_b = measured.mean_std(self.measure, self.b)
+        return mean_a, std_a, mean_b, std_b, _against(measured, self.measure, self.a, self.b)
+
+
+@dataclass(frozen=True)
+class Higher(_Comparison):
     """``a``'s measure exceeds ``b``'s (a variant or a number) by more than ``by``.
 
     With ``ratio=True`` the test is ``a / b > by`` instead, the bounds of the ratio taken at
     one standard deviation either side of each mean.
     """
 
-    measure: str
-    a: str
-    b: str | float
     by: float = 0.0
     ratio: bool = False
 
     def judge(self, measured: Measured) -> tuple[str, str]:
-        mean_a, std_a = measured.mean_std(self.measure, self.a)
-        mean_b, std_b = measured.mean_std(self.measure, self.b)
-        name = MEASURES[self.measure][0]
-        evidence = (
-            f"{name}: {_describe(measured, self.measure, self.a)} against "
-            f"{_describe(measured, self.measure, self.b)}"
-        )
+        mean_a, std_a, mean_b, std_b, evidence = self._sides(measured)
         if pd.isna(mean_a) or pd.isna(mean_b):
-            return CANNOT_TELL, evidence + " (not measured: a variant failed or lacks it)"
+            return CANNOT_TELL, evidence + NOT_MEASURED
         if self.measure == "peak_memory_mb" and _all_equal(measured, self.measure):
             return CANNOT_TELL, evidence + (
                 " (every variant reports the same peak: the process's high-water mark, not "
@@ -163,70 +187,44 @@ class Higher(Rule):
             low = (mean_a - std_a) / (mean_b + std_b)
             high = (mean_a + std_a) / max(mean_b - std_b, 1e-300)
             evidence += f", a ratio of {mean_a / mean_b:.2g}"
-            if low > self.by:
-                return BORNE_OUT, evidence
-            if high < self.by:
-                return NOT_BORNE_OUT, evidence
-            return CANNOT_TELL, evidence + " (within the seeds' spread)"
+            return _outcome(evidence, low > self.by, high < self.by)
         excess = mean_a - mean_b - self.by
         spread = std_a + std_b
-        if excess > spread:
-            return BORNE_OUT, evidence
-        if excess < -spread:
-            return NOT_BORNE_OUT, evidence
-        return CANNOT_TELL, evidence + " (within the seeds' spread)"
+        return _outcome(evidence, excess > spread, excess < -spread)
 
 
 @dataclass(frozen=True)
-class Lower(Rule):
+class Lower(_Comparison):
     """``a``'s measure falls below ``b``'s by more than ``by`` (:class:`Higher` reversed)."""
 
-    measure: str
-    a: str
-    b: str | float
     by: float = 0.0
 
     def judge(self, measured: Measured) -> tuple[str, str]:
-        outcome, _ = Higher(self.measure, self.b, self.a, self.by).judge(measured)
-        evidence = (
-            f"{MEASURES[self.measure][0]}: {_describe(measured, self.measure, self.a)} against "
-            f"{_describe(measured, self.measure, self.b)}"
-        )
-        if outcome == CANNOT_TELL:
-            evidence += " (within the seeds' spread)"
-        return outcome, evidence
+        outcome, reversed_evidence = Higher(self.measure, self.b, self.a, self.by).judge(measured)
+        # Higher's evidence names b first; its verdict's reason (the suffix) stays as it is.
+        reason = reversed_evidence.removeprefix(_against(measured, self.measure, self.b, self.a))
+        return outcome, _against(measured, self.measure, self.a, self.b) + reason
 
 
 @dataclass(frozen=True)
-class Similar(Rule):
+class Similar(_Comparison):
     """``a`` and ``b`` lie within ``within`` of each other.
 
     Borne out when the difference of means is at most ``within``; not borne out when it
     exceeds ``within`` by more than the seeds' spread; otherwise cannot tell.
     """
 
-    measure: str
-    a: str
-    b: str | float
     within: float
 
     def judge(self, measured: Measured) -> tuple[str, str]:
-        mean_a, std_a = measured.mean_std(self.measure, self.a)
-        mean_b, std_b = measured.mean_std(self.measure, self.b)
-        name = MEASURES[self.measure][0]
-        evidence = (
-            f"{name}: {_describe(measured, self.measure, self.a)} against "
-            f"{_describe(measured, self.measure, self.b)}"
-        )
+        mean_a, std_a, mean_b, std_b, evidence = self._sides(measured)
         if pd.isna(mean_a) or pd.isna(mean_b):
-            return CANNOT_TELL, evidence + " (not measured: a variant failed or lacks it)"
+            return CANNOT_TELL, evidence + NOT_MEASURED
         difference = abs(mean_a - mean_b)
         evidence += f", {_format(self.measure, difference)} apart"
-        if difference <= self.within:
-            return BORNE_OUT, evidence
-        if difference - (std_a + std_b) > self.within:
-            return NOT_BORNE_OUT, evidence
-        return CANNOT_TELL, evidence + " (within the seeds' spread)"
+        return _outcome(
+            evidence, difference <= self.within, difference - (std_a + std_b) > self.within
+        )
 
 
 def _collapse(run: pd.Series, n_classes: int) -> str | None:
