@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from .plotting import readable_log_axis
 from .report import pyplot
 
 EXTRA_PANELS = (
@@ -17,24 +18,17 @@ EXTRA_PANELS = (
 )
 
 
-def readable_scale(ax, values, axis: str = "y") -> None:
-    """A log scale with labelled 1-2-5 ticks when ``values`` span over a factor 20, else linear.
+def log_scale_if_wide(ax, values, axis: str = "y") -> None:
+    """Log-scale ``axis`` with readable ticks when ``values`` span over a factor 20.
 
-    Log axes spanning less than a decade otherwise get no major tick, or minor labels
-    printed over each other.
+    The ticks are :func:`skdeep.plotting.readable_log_axis`'s; call this after drawing.
     """
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values) & (values > 0)]
     if len(values) == 0 or values.max() / values.min() < 20:
         return
     getattr(ax, f"set_{axis}scale")("log")
-    decades = math.log10(values.max() / values.min())
-    which = getattr(ax, f"{axis}axis")
-    which.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if decades < 4 else (1.0,)))
-    which.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    which.set_minor_formatter(NullFormatter())
+    readable_log_axis(ax, axis)
 
 
 def _panels(result) -> list[str]:
@@ -52,6 +46,21 @@ def _variant_axis(ax, labels, colours) -> None:
     ax.grid(axis="x", alpha=0.3)
 
 
+def _mean_std_dots(ax, result, colours, measure: str) -> None:
+    """One dot per variant, the first at the top: the mean over seeds, ± the std with several."""
+    frame = result.frame
+    for position, (variant, row) in enumerate(frame.iloc[::-1].iterrows()):
+        ax.errorbar(
+            row[f"{measure}_mean"],
+            position,
+            xerr=row[f"{measure}_std"] if result.seeds > 1 else None,
+            fmt="o",
+            capsize=3,
+            color=colours[variant],
+        )
+    _variant_axis(ax, list(frame.index), colours)
+
+
 def _loss_panel(ax, result, colours) -> list:
     from matplotlib.ticker import MaxNLocator
 
@@ -65,7 +74,7 @@ def _loss_panel(ax, result, colours) -> list:
             best = curve.idxmin()
             ax.plot(best, curve[best], "o", color=colours[variant], markersize=4)
             handles.append(line)
-        readable_scale(ax, mean.to_numpy())
+        log_scale_if_wide(ax, mean.to_numpy())
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"{metric.replace('_', ' ')}, mean over seeds")
@@ -76,16 +85,7 @@ def _loss_panel(ax, result, colours) -> list:
 
 def _accuracy_panel(ax, result, colours) -> None:
     frame = result.frame
-    for position, (variant, row) in enumerate(frame.iloc[::-1].iterrows()):
-        ax.errorbar(
-            row["test_accuracy_mean"],
-            position,
-            xerr=row["test_accuracy_std"] if result.seeds > 1 else None,
-            fmt="o",
-            capsize=3,
-            color=colours[variant],
-        )
-    _variant_axis(ax, list(frame.index), colours)
+    _mean_std_dots(ax, result, colours, "test_accuracy")
     ax.set_xlabel("test accuracy" + (" (mean ± std over seeds)" if result.seeds > 1 else ""))
     chance = 1 / result.n_classes
     # Drawn only when a variant comes near it, so as not to squeeze the differences.
@@ -113,7 +113,7 @@ def _gradient_panel(ax, result, colours) -> None:
     for variant in mean.index.unique(level=0):
         norms = mean.loc[variant]
         ax.plot(norms.index + 1, norms.to_numpy(), marker="o", color=colours[variant])
-    readable_scale(ax, mean.to_numpy())
+    log_scale_if_wide(ax, mean.to_numpy())
     ax.set_xlabel("layer with weights (1 = first, after the input)")
     ax.set_ylabel("gradient norm, epoch 1")
     ax.set_title("gradient norms per layer")
@@ -122,17 +122,9 @@ def _gradient_panel(ax, result, colours) -> None:
 
 def _time_memory_panel(ax, result, colours) -> None:
     frame = result.frame
-    memory = frame.get("peak_memory_mb_mean")
-    for position, (variant, row) in enumerate(frame.iloc[::-1].iterrows()):
-        ax.errorbar(
-            row["epoch_time_mean"],
-            position,
-            xerr=row["epoch_time_std"] if result.seeds > 1 else None,
-            fmt="o",
-            capsize=3,
-            color=colours[variant],
-        )
-        if memory is not None and pd.notna(row.get("peak_memory_mb_mean")):
+    _mean_std_dots(ax, result, colours, "epoch_time")
+    for position, (_, row) in enumerate(frame.iloc[::-1].iterrows()):
+        if pd.notna(row.get("peak_memory_mb_mean")):
             ax.annotate(
                 f"{row['peak_memory_mb_mean']:.0f} MB",
                 (row["epoch_time_mean"], position),
@@ -140,8 +132,7 @@ def _time_memory_panel(ax, result, colours) -> None:
                 xytext=(8, 4),
                 fontsize=8,
             )
-    _variant_axis(ax, list(frame.index), colours)
-    readable_scale(ax, frame["epoch_time_mean"].to_numpy(), axis="x")
+    log_scale_if_wide(ax, frame["epoch_time_mean"].to_numpy(), axis="x")
     ax.set_xlabel("seconds per epoch (first epoch left out); label: peak memory")
     ax.set_title("seconds per epoch and peak memory")
 

@@ -11,7 +11,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from skdeep import CNNClassifier, MLPClassifier
-from skdeep._study_figure import readable_scale
+from skdeep._study_figure import log_scale_if_wide
 from skdeep._study_reading import MEASURES
 from skdeep.cli import main
 from skdeep.studies import STUDIES, run_study
@@ -150,14 +150,14 @@ def test_log_scale_only_over_a_wide_span_with_labelled_ticks():
 
     narrow, wide = Figure().subplots(1, 2)
     narrow.plot([1, 2], [0.3, 0.5])
-    readable_scale(narrow, [0.3, 0.5])
+    log_scale_if_wide(narrow, [0.3, 0.5])
     assert narrow.get_yscale() == "linear"
     wide.plot([1, 2], [0.3, 4e4])
-    readable_scale(wide, [0.3, 4e4])
+    log_scale_if_wide(wide, [0.3, 4e4])
     assert wide.get_yscale() == "log"
     wide.figure.canvas.draw()
     labels = [t.get_text() for t in wide.get_yticklabels() if t.get_text()]
-    assert "1" in labels and "10000" in labels
+    assert "1" in labels and "10,000" in labels
 
 
 def test_a_failing_run_is_recorded_and_the_study_goes_on(digits, monkeypatch):
