@@ -1,22 +1,15 @@
-"""The fourteen studies: each question, the setting in which its effect shows, its variants,
-and the expectations written before running, each with the rule that reads it."""
+"""The fourteen studies: each question, the setting in which its effect shows, its variants
+(from ``_study_variants``), and the expectations written before running, each with the rule
+that reads it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from . import _study_variants as variants
 from ._study_reading import Collapses, Expectation, Higher, Lower, Similar, Turns
-from .modules import MLP, count_params
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One setting of a study: a label, the network's parameters, and which network."""
-
-    label: str
-    params: dict
-    network: str = "mlp"
+from ._study_variants import SGD, Variant
 
 
 @dataclass(frozen=True)
@@ -57,85 +50,14 @@ class Study:
     columns: tuple[str, ...] = ("test_accuracy", "epoch_time", "n_params")
     minutes: float = 2.0
 
-    @property
-    def expectation(self) -> str:
-        return " ".join(e.text for e in self.expectations)
 
-
-SGD = {"optimizer": "sgd", "momentum": 0.0}
-
-
-def _depth_variants(n_features: int, n_classes: int) -> list[Variant]:
-    variants = [Variant(f"{d} x 64", {"hidden_layer_sizes": (64,) * d}) for d in range(6)]
-    deepest = count_params(MLP(n_features, n_classes, (64,) * 5))
-    # The one-hidden-layer width with about as many parameters as the deepest net.
-    width = round((deepest - n_classes) / (n_features + 1 + n_classes))
-    variants.append(Variant("1 x same size as 5 x 64", {"hidden_layer_sizes": (width,)}))
-    return variants
-
-
-def _init_variants(n_features: int, n_classes: int) -> list[Variant]:
-    sgd = [
-        Variant(f"SGD {act} / {init}", {"activation": act, "kernel_initializer": init})
-        for act in ("relu", "tanh")
-        for init in ("he_normal", "glorot_normal", "random_normal")
-    ]
-    adam = [
-        Variant(
-            f"Adam relu / {init}",
-            {"kernel_initializer": init, "optimizer": "adam", "learning_rate": 1e-3},
-        )
-        for init in ("he_normal", "glorot_normal", "random_normal")
-    ]
-    return sgd + adam
-
-
-ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid")
-
-
-def _activation_variants(n_features: int, n_classes: int) -> list[Variant]:
-    return [
-        Variant(f"{act}, {depth} layers", {"activation": act, "hidden_layer_sizes": (64,) * depth})
-        for depth in (1, 3, 6)
-        for act in ACTIVATIONS
-    ]
-
-
-def _batch_norm_variants(n_features: int, n_classes: int) -> list[Variant]:
-    return [
-        Variant(
-            f"{optimizer} {act}{' + batch norm' if norm else ''}",
-            {
-                "activation": act,
-                "batch_norm": norm,
-                **(SGD if optimizer == "SGD" else {"optimizer": "adam", "learning_rate": 1e-3}),
-            },
-        )
-        for optimizer, act in (("SGD", "sigmoid"), ("SGD", "relu"), ("Adam", "sigmoid"))
-        for norm in (False, True)
-    ]
-
-
-def _architecture_variants(n_features: int, n_classes: int) -> list[Variant]:
-    return [
-        Variant("perceptron (no hidden layer)", {"hidden_layer_sizes": ()}),
-        Variant("shallow MLP 1 x 128", {"hidden_layer_sizes": (128,)}),
-        Variant("deep MLP 4 x 128", {"hidden_layer_sizes": (128,) * 4}),
-        Variant("LeNet-5", {"padding": "valid" if n_features == 28 * 28 else "same"}, "cnn"),
-    ]
-
-
-def _batch_size_variants(n_features: int, n_classes: int) -> list[Variant]:
-    variants = [Variant(f"batch {b}", {"batch_size": b}) for b in (16, 64, 256, 1024)]
-    variants += [
-        Variant(f"batch 1024 + {rule} lr", {"batch_size": 1024, "batch_size_scaling": rule})
-        for rule in ("sqrt", "linear")
-    ]
-    return variants
-
-
-def _cnn(label: str, **params) -> Variant:
-    return Variant(label, params, "cnn")
+def expect(*texts_and_rules) -> list[Expectation]:
+    """The expectations of a study from ``text, rule, text, rule, ...``: each sentence, then
+    the rule that reads it (see ``_study_reading``)."""
+    texts, rules = texts_and_rules[::2], texts_and_rules[1::2]
+    if len(texts) != len(rules):
+        raise TypeError("expect() takes sentences and rules in pairs.")
+    return [Expectation(text, rule) for text, rule in zip(texts, rules, strict=True)]
 
 
 def _studies() -> list[Study]:
@@ -145,25 +67,17 @@ def _studies() -> list[Study]:
             "How deep should the network be?",
             "ReLU layers of 64 units trained by Adam (lr 1e-3) for 10 epochs: enough to fit the "
             "training set, so what depth adds beyond one hidden layer shows.",
-            _depth_variants,
-            [
-                Expectation(
-                    "One hidden layer beats none (a linear model).",
-                    Higher("test_accuracy", "1 x 64", "0 x 64"),
-                ),
-                Expectation(
-                    "Five hidden layers add less than a point over one.",
-                    Similar("test_accuracy", "5 x 64", "1 x 64", within=0.01),
-                ),
-                Expectation(
-                    "A single layer as large as the 5-layer net is as good as it.",
-                    Similar("test_accuracy", "1 x same size as 5 x 64", "5 x 64", within=0.01),
-                ),
-                Expectation(
-                    "The deepest net overfits within the epochs: its validation loss turns.",
-                    Turns("5 x 64"),
-                ),
-            ],
+            variants.depth,
+            expect(
+                "One hidden layer beats none (a linear model).",
+                Higher("test_accuracy", "1 x 64", "0 x 64"),
+                "Five hidden layers add less than a point over one.",
+                Similar("test_accuracy", "5 x 64", "1 x 64", within=0.01),
+                "A single layer as large as the 5-layer net is as good as it.",
+                Similar("test_accuracy", "1 x same size as 5 x 64", "5 x 64", within=0.01),
+                "The deepest net overfits within the epochs: its validation loss turns.",
+                Turns("5 x 64"),
+            ),
             columns=("test_accuracy", "best_epoch", "final_valid_loss", "epoch_time", "n_params"),
             minutes=3,
         ),
@@ -171,25 +85,16 @@ def _studies() -> list[Study]:
             "width",
             "How wide should one hidden layer be?",
             "One ReLU hidden layer trained by Adam (lr 1e-3) for 8 epochs.",
-            lambda n, k: [
-                Variant(f"{w} units", {"hidden_layer_sizes": (w,)})
-                for w in (16, 32, 64, 128, 256, 512)
-            ],
-            [
-                Expectation(
-                    "Accuracy rises from 16 to 256 units.",
-                    Higher("test_accuracy", "256 units", "16 units"),
-                ),
-                Expectation(
-                    "It saturates: 512 units are within half a point of 256.",
-                    Similar("test_accuracy", "512 units", "256 units", within=0.005),
-                ),
-                Expectation(
-                    "Time per epoch grows with the parameter count: 512 units take at least "
-                    "1.5 times as long as 64.",
-                    Higher("epoch_time", "512 units", "64 units", by=1.5, ratio=True),
-                ),
-            ],
+            variants.width,
+            expect(
+                "Accuracy rises from 16 to 256 units.",
+                Higher("test_accuracy", "256 units", "16 units"),
+                "It saturates: 512 units are within half a point of 256.",
+                Similar("test_accuracy", "512 units", "256 units", within=0.005),
+                "Time per epoch grows with the parameter count: 512 units take at least "
+                "1.5 times as long as 64.",
+                Higher("epoch_time", "512 units", "64 units", by=1.5, ratio=True),
+            ),
             max_epochs=8,
             minutes=2.5,
         ),
@@ -200,45 +105,35 @@ def _studies() -> list[Study]:
             "without an adaptive optimizer, the scale of the initial weights decides whether "
             "the signal and its gradient cross six layers. Adam runs of the ReLU net are the "
             "contrast that erases most of it.",
-            _init_variants,
-            [
-                Expectation(
-                    "Under SGD, He initialisation trains a ReLU net faster than Glorot.",
-                    Higher("test_accuracy", "SGD relu / he_normal", "SGD relu / glorot_normal"),
+            variants.init,
+            expect(
+                "Under SGD, He initialisation trains a ReLU net faster than Glorot.",
+                Higher("test_accuracy", "SGD relu / he_normal", "SGD relu / glorot_normal"),
+                "Under SGD, Glorot suits tanh at least as well as He.",
+                Higher(
+                    "test_accuracy",
+                    "SGD tanh / glorot_normal",
+                    "SGD tanh / he_normal",
+                    by=-0.01,
                 ),
-                Expectation(
-                    "Under SGD, Glorot suits tanh at least as well as He.",
-                    Higher(
-                        "test_accuracy",
-                        "SGD tanh / glorot_normal",
-                        "SGD tanh / he_normal",
-                        by=-0.01,
-                    ),
+                "The fixed-scale random_normal (std 0.05) stays near chance under SGD.",
+                Collapses("SGD relu / random_normal"),
+                "Its first-layer gradient is over 10 times smaller than He's.",
+                Higher(
+                    "first_grad_norm",
+                    "SGD relu / he_normal",
+                    "SGD relu / random_normal",
+                    by=10,
+                    ratio=True,
                 ),
-                Expectation(
-                    "The fixed-scale random_normal (std 0.05) stays near chance under SGD.",
-                    Collapses("SGD relu / random_normal"),
+                "Adam erases the gap: He and Glorot within a point.",
+                Similar(
+                    "test_accuracy",
+                    "Adam relu / he_normal",
+                    "Adam relu / glorot_normal",
+                    within=0.01,
                 ),
-                Expectation(
-                    "Its first-layer gradient is over 10 times smaller than He's.",
-                    Higher(
-                        "first_grad_norm",
-                        "SGD relu / he_normal",
-                        "SGD relu / random_normal",
-                        by=10,
-                        ratio=True,
-                    ),
-                ),
-                Expectation(
-                    "Adam erases the gap: He and Glorot within a point.",
-                    Similar(
-                        "test_accuracy",
-                        "Adam relu / he_normal",
-                        "Adam relu / glorot_normal",
-                        within=0.01,
-                    ),
-                ),
-            ],
+            ),
             base={"hidden_layer_sizes": (128,) * 6, "learning_rate": 0.01, **SGD},
             max_epochs=2,
             columns=("test_accuracy", "first_grad_norm", "grad_ratio", "epoch_time"),
@@ -250,30 +145,20 @@ def _studies() -> list[Study]:
             "Layers of 64 units at depths 1, 3 and 6 under plain SGD (lr 0.05, no momentum), "
             "Glorot initialisation, 3 epochs: sigmoid's small derivative (at most 1/4) shrinks "
             "the gradient at every layer it crosses, which an adaptive optimizer would hide.",
-            _activation_variants,
-            [
-                Expectation(
-                    "Six sigmoid layers learn far less than one in the same epochs.",
-                    Higher("test_accuracy", "sigmoid, 1 layers", "sigmoid, 6 layers", by=0.05),
-                ),
-                Expectation(
-                    "Their gradient vanishes toward the input: the first layer's norm is under "
-                    "a tenth of the last's.",
-                    Lower("grad_ratio", "sigmoid, 6 layers", 0.1),
-                ),
-                Expectation(
-                    "ReLU keeps the first layer's gradient within a factor 10 of the last's.",
-                    Higher("grad_ratio", "relu, 6 layers", 0.1),
-                ),
-                Expectation(
-                    "At depth 6, ReLU and its variants beat sigmoid.",
-                    Higher("test_accuracy", "relu, 6 layers", "sigmoid, 6 layers", by=0.05),
-                ),
-                Expectation(
-                    "LeakyReLU and ELU match ReLU within a point at depth 3.",
-                    Similar("test_accuracy", "elu, 3 layers", "relu, 3 layers", within=0.01),
-                ),
-            ],
+            variants.activation,
+            expect(
+                "Six sigmoid layers learn far less than one in the same epochs.",
+                Higher("test_accuracy", "sigmoid, 1 layers", "sigmoid, 6 layers", by=0.05),
+                "Their gradient vanishes toward the input: the first layer's norm is under "
+                "a tenth of the last's.",
+                Lower("grad_ratio", "sigmoid, 6 layers", 0.1),
+                "ReLU keeps the first layer's gradient within a factor 10 of the last's.",
+                Higher("grad_ratio", "relu, 6 layers", 0.1),
+                "At depth 6, ReLU and its variants beat sigmoid.",
+                Higher("test_accuracy", "relu, 6 layers", "sigmoid, 6 layers", by=0.05),
+                "LeakyReLU and ELU match ReLU within a point at depth 3.",
+                Similar("test_accuracy", "elu, 3 layers", "relu, 3 layers", within=0.01),
+            ),
             base={"learning_rate": 0.05, **SGD},
             max_epochs=3,
             columns=("test_accuracy", "first_grad_norm", "grad_ratio", "epoch_time"),
@@ -285,27 +170,17 @@ def _studies() -> list[Study]:
             "Six hidden layers of 128 units, 2 epochs: under plain SGD (lr 0.01) a sigmoid or "
             "Glorot-initialised ReLU net is slow to start, which batch normalisation should "
             "fix; under Adam the gain should be smaller. Batch normalisation costs time.",
-            _batch_norm_variants,
-            [
-                Expectation(
-                    "Batch norm rescues the sigmoid net under SGD (more than 10 points).",
-                    Higher("test_accuracy", "SGD sigmoid + batch norm", "SGD sigmoid", by=0.1),
-                ),
-                Expectation(
-                    "It speeds up the ReLU net under SGD.",
-                    Higher("test_accuracy", "SGD relu + batch norm", "SGD relu"),
-                ),
-                Expectation(
-                    "Under Adam the sigmoid net gains less than 5 points from it.",
-                    Similar(
-                        "test_accuracy", "Adam sigmoid + batch norm", "Adam sigmoid", within=0.05
-                    ),
-                ),
-                Expectation(
-                    "An epoch with batch norm takes longer.",
-                    Higher("epoch_time", "SGD relu + batch norm", "SGD relu", by=1.0, ratio=True),
-                ),
-            ],
+            variants.batch_norm,
+            expect(
+                "Batch norm rescues the sigmoid net under SGD (more than 10 points).",
+                Higher("test_accuracy", "SGD sigmoid + batch norm", "SGD sigmoid", by=0.1),
+                "It speeds up the ReLU net under SGD.",
+                Higher("test_accuracy", "SGD relu + batch norm", "SGD relu"),
+                "Under Adam the sigmoid net gains less than 5 points from it.",
+                Similar("test_accuracy", "Adam sigmoid + batch norm", "Adam sigmoid", within=0.05),
+                "An epoch with batch norm takes longer.",
+                Higher("epoch_time", "SGD relu + batch norm", "SGD relu", by=1.0, ratio=True),
+            ),
             base={"hidden_layer_sizes": (128,) * 6, "learning_rate": 0.01},
             max_epochs=2,
             columns=("test_accuracy", "first_grad_norm", "grad_ratio", "epoch_time", "n_params"),
@@ -317,32 +192,20 @@ def _studies() -> list[Study]:
             "Two hidden layers of 256 units trained by Adam (lr 1e-3) for 8 epochs on a few "
             "thousand images: large enough to overfit, so the gap between training and test "
             "accuracy is there to be narrowed.",
-            lambda n, k: (
-                [Variant("none", {})]
-                + [Variant(f"L1 {s:g}", {"l1": s}) for s in (1e-5, 1e-4)]
-                + [Variant(f"L2 {s:g}", {"l2": s}) for s in (1e-4, 1e-3, 1e-2)]
-                + [Variant(f"dropout {r:g}", {"dropout": r}) for r in (0.2, 0.5)]
+            variants.regularization,
+            expect(
+                "Without regularization the net overfits: training accuracy exceeds test "
+                "accuracy by over 2 points.",
+                Higher("accuracy_gap", "none", 0.02),
+                "Dropout 0.5 narrows that gap.",
+                Lower("accuracy_gap", "dropout 0.5", "none"),
+                "L2 1e-3 narrows it.",
+                Lower("accuracy_gap", "L2 0.001", "none"),
+                "Strong L2 (1e-2) underfits: a higher training loss than none.",
+                Higher("final_train_loss", "L2 0.01", "none"),
+                "Light regularization costs no accuracy: L2 1e-4 within a point of none.",
+                Similar("test_accuracy", "L2 0.0001", "none", within=0.01),
             ),
-            [
-                Expectation(
-                    "Without regularization the net overfits: training accuracy exceeds test "
-                    "accuracy by over 2 points.",
-                    Higher("accuracy_gap", "none", 0.02),
-                ),
-                Expectation(
-                    "Dropout 0.5 narrows that gap.",
-                    Lower("accuracy_gap", "dropout 0.5", "none"),
-                ),
-                Expectation("L2 1e-3 narrows it.", Lower("accuracy_gap", "L2 0.001", "none")),
-                Expectation(
-                    "Strong L2 (1e-2) underfits: a higher training loss than none.",
-                    Higher("final_train_loss", "L2 0.01", "none"),
-                ),
-                Expectation(
-                    "Light regularization costs no accuracy: L2 1e-4 within a point of none.",
-                    Similar("test_accuracy", "L2 0.0001", "none", within=0.01),
-                ),
-            ],
             base={"hidden_layer_sizes": (256, 256)},
             max_epochs=8,
             columns=(
@@ -359,25 +222,17 @@ def _studies() -> list[Study]:
             "How much dropout?",
             "Two hidden layers of 256 units trained by Adam (lr 1e-3) for 8 epochs, so that "
             "the net without dropout overfits a few thousand images.",
-            lambda n, k: [Variant(f"dropout {r:g}", {"dropout": r}) for r in (0.0, 0.1, 0.2, 0.5)],
-            [
-                Expectation(
-                    "Without dropout, training accuracy exceeds test accuracy by over 2 points.",
-                    Higher("accuracy_gap", "dropout 0", 0.02),
-                ),
-                Expectation(
-                    "Dropout 0.5 narrows the gap.",
-                    Lower("accuracy_gap", "dropout 0.5", "dropout 0"),
-                ),
-                Expectation(
-                    "Its validation loss ends lower (it overfits less late in training).",
-                    Lower("final_valid_loss", "dropout 0.5", "dropout 0"),
-                ),
-                Expectation(
-                    "10% dropout (the practical's) costs no test accuracy.",
-                    Higher("test_accuracy", "dropout 0.1", "dropout 0", by=-0.005),
-                ),
-            ],
+            variants.dropout,
+            expect(
+                "Without dropout, training accuracy exceeds test accuracy by over 2 points.",
+                Higher("accuracy_gap", "dropout 0", 0.02),
+                "Dropout 0.5 narrows the gap.",
+                Lower("accuracy_gap", "dropout 0.5", "dropout 0"),
+                "Its validation loss ends lower (it overfits less late in training).",
+                Lower("final_valid_loss", "dropout 0.5", "dropout 0"),
+                "10% dropout (the practical's) costs no test accuracy.",
+                Higher("test_accuracy", "dropout 0.1", "dropout 0", by=-0.005),
+            ),
             base={"hidden_layer_sizes": (256, 256)},
             max_epochs=8,
             columns=(
@@ -395,36 +250,19 @@ def _studies() -> list[Study]:
             "Two hidden layers of 256 units trained by Adam (lr 1e-3) for 40 epochs on a few "
             "thousand images, against the same net with dropout and with early stopping "
             "(patience 5).",
-            lambda n, k: [
-                Variant("40 epochs", {}),
-                Variant("40 epochs, dropout 0.5", {"dropout": 0.5}),
-                Variant(
-                    "early stopping (patience 5)",
-                    {"early_stopping": True, "n_iter_no_change": 5},
-                ),
-            ],
-            [
-                Expectation(
-                    "Validation loss reaches its lowest early and turns upward while training "
-                    "loss keeps falling.",
-                    Turns("40 epochs"),
-                ),
-                Expectation(
-                    "Dropout delays the turn: its best epoch comes later.",
-                    Higher("best_epoch", "40 epochs, dropout 0.5", "40 epochs"),
-                ),
-                Expectation(
-                    "Test accuracy hardly suffers from the extra epochs: early stopping is "
-                    "within a point of 40 epochs.",
-                    Similar("test_accuracy", "early stopping (patience 5)", "40 epochs", 0.01),
-                ),
-                Expectation(
-                    "Early stopping saves most of the time: 40 epochs take over twice as long.",
-                    Higher(
-                        "fit_time", "40 epochs", "early stopping (patience 5)", by=2, ratio=True
-                    ),
-                ),
-            ],
+            variants.epochs,
+            expect(
+                "Validation loss reaches its lowest early and turns upward while training "
+                "loss keeps falling.",
+                Turns("40 epochs"),
+                "Dropout delays the turn: its best epoch comes later.",
+                Higher("best_epoch", "40 epochs, dropout 0.5", "40 epochs"),
+                "Test accuracy hardly suffers from the extra epochs: early stopping is "
+                "within a point of 40 epochs.",
+                Similar("test_accuracy", "early stopping (patience 5)", "40 epochs", 0.01),
+                "Early stopping saves most of the time: 40 epochs take over twice as long.",
+                Higher("fit_time", "40 epochs", "early stopping (patience 5)", by=2, ratio=True),
+            ),
             base={"hidden_layer_sizes": (256, 256)},
             max_epochs=40,
             columns=(
@@ -442,22 +280,17 @@ def _studies() -> list[Study]:
             "Three hidden layers of 128 ReLU units trained by Adam for 5 epochs on the pixel "
             "values as given (not standardised), the course's setting, where too large a rate "
             "has nothing to stop it.",
-            lambda n, k: [
-                Variant(f"lr {lr:g}", {"learning_rate": lr})
-                for lr in (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
-            ],
-            [
-                Expectation(
-                    "1e-5 is too slow: over 5 points below 1e-3 after the epochs given.",
-                    Higher("test_accuracy", "lr 0.001", "lr 1e-05", by=0.05),
-                ),
-                Expectation(
-                    "1e-3 is within a point of 1e-4 or better.",
-                    Higher("test_accuracy", "lr 0.001", "lr 0.0001", by=-0.01),
-                ),
-                Expectation("lr 0.1 collapses or blows up.", Collapses("lr 0.1")),
-                Expectation("lr 1 collapses or blows up.", Collapses("lr 1")),
-            ],
+            variants.learning_rate,
+            expect(
+                "1e-5 is too slow: over 5 points below 1e-3 after the epochs given.",
+                Higher("test_accuracy", "lr 0.001", "lr 1e-05", by=0.05),
+                "1e-3 is within a point of 1e-4 or better.",
+                Higher("test_accuracy", "lr 0.001", "lr 0.0001", by=-0.01),
+                "lr 0.1 collapses or blows up.",
+                Collapses("lr 0.1"),
+                "lr 1 collapses or blows up.",
+                Collapses("lr 1"),
+            ),
             base={"hidden_layer_sizes": (128,) * 3},
             max_epochs=5,
             standardize=False,
@@ -469,25 +302,15 @@ def _studies() -> list[Study]:
             "Does a learning-rate schedule help?",
             "Two hidden layers of 128 ReLU units trained by Adam at a high rate (1e-2) for 8 "
             "epochs: a constant rate keeps the loss noisy, a schedule ends lower.",
-            lambda n, k: [
-                Variant("constant", {}),
-                Variant("exponential decay", {"lr_schedule": "exponential"}),
-                Variant("cyclic", {"lr_schedule": "cyclic"}),
-            ],
-            [
-                Expectation(
-                    "Exponential decay ends with a lower validation loss than a constant rate.",
-                    Lower("final_valid_loss", "exponential decay", "constant"),
-                ),
-                Expectation(
-                    "It is at least as accurate.",
-                    Higher("test_accuracy", "exponential decay", "constant", by=-0.005),
-                ),
-                Expectation(
-                    "Cycling ends with a lower validation loss than a constant rate.",
-                    Lower("final_valid_loss", "cyclic", "constant"),
-                ),
-            ],
+            variants.lr_schedule,
+            expect(
+                "Exponential decay ends with a lower validation loss than a constant rate.",
+                Lower("final_valid_loss", "exponential decay", "constant"),
+                "It is at least as accurate.",
+                Higher("test_accuracy", "exponential decay", "constant", by=-0.005),
+                "Cycling ends with a lower validation loss than a constant rate.",
+                Lower("final_valid_loss", "cyclic", "constant"),
+            ),
             base={"hidden_layer_sizes": (128, 128), "learning_rate": 1e-2},
             max_epochs=8,
             columns=("test_accuracy", "best_valid_loss", "final_valid_loss", "max_valid_loss"),
@@ -499,25 +322,17 @@ def _studies() -> list[Study]:
             "One hidden layer of 128 ReLU units trained by Adam (lr 1e-3 at batch 32) for 5 "
             "epochs: the same epochs, so a larger batch makes fewer updates; the sqrt and "
             "linear rules raise the rate with the batch.",
-            _batch_size_variants,
-            [
-                Expectation(
-                    "An epoch at batch 1024 is at least twice as fast as at batch 16.",
-                    Higher("epoch_time", "batch 16", "batch 1024", by=2, ratio=True),
-                ),
-                Expectation(
-                    "After the same epochs, batch 1024 is less accurate than batch 64.",
-                    Lower("test_accuracy", "batch 1024", "batch 64"),
-                ),
-                Expectation(
-                    "The sqrt rule wins part of it back.",
-                    Higher("test_accuracy", "batch 1024 + sqrt lr", "batch 1024"),
-                ),
-                Expectation(
-                    "Peak memory grows with the batch.",
-                    Higher("peak_memory_mb", "batch 1024", "batch 16"),
-                ),
-            ],
+            variants.batch_size,
+            expect(
+                "An epoch at batch 1024 is at least twice as fast as at batch 16.",
+                Higher("epoch_time", "batch 16", "batch 1024", by=2, ratio=True),
+                "After the same epochs, batch 1024 is less accurate than batch 64.",
+                Lower("test_accuracy", "batch 1024", "batch 64"),
+                "The sqrt rule wins part of it back.",
+                Higher("test_accuracy", "batch 1024 + sqrt lr", "batch 1024"),
+                "Peak memory grows with the batch.",
+                Higher("peak_memory_mb", "batch 1024", "batch 16"),
+            ),
             base={"hidden_layer_sizes": (128,)},
             max_epochs=5,
             columns=("test_accuracy", "epoch_time", "fit_time", "peak_memory_mb"),
@@ -528,31 +343,15 @@ def _studies() -> list[Study]:
             "Which optimizer?",
             "Two hidden layers of 128 ReLU units for 5 epochs, each optimizer at its customary "
             "learning rate.",
-            lambda n, k: [
-                Variant("sgd", {"optimizer": "sgd", "momentum": 0.0, "learning_rate": 1e-2}),
-                Variant(
-                    "sgd + momentum", {"optimizer": "sgd", "momentum": 0.9, "learning_rate": 1e-2}
-                ),
-                Variant(
-                    "rmsprop", {"optimizer": "rmsprop", "momentum": 0.0, "learning_rate": 1e-3}
-                ),
-                Variant("adam", {"optimizer": "adam", "learning_rate": 1e-3}),
-                Variant("nadam", {"optimizer": "nadam", "learning_rate": 2e-3}),
-            ],
-            [
-                Expectation(
-                    "Plain SGD is the slowest: below SGD with momentum.",
-                    Lower("test_accuracy", "sgd", "sgd + momentum"),
-                ),
-                Expectation(
-                    "Momentum closes most of the gap: within a point of Adam.",
-                    Similar("test_accuracy", "sgd + momentum", "adam", within=0.01),
-                ),
-                Expectation(
-                    "Adam and NAdam are within a point of each other.",
-                    Similar("test_accuracy", "nadam", "adam", within=0.01),
-                ),
-            ],
+            variants.optimizer,
+            expect(
+                "Plain SGD is the slowest: below SGD with momentum.",
+                Lower("test_accuracy", "sgd", "sgd + momentum"),
+                "Momentum closes most of the gap: within a point of Adam.",
+                Similar("test_accuracy", "sgd + momentum", "adam", within=0.01),
+                "Adam and NAdam are within a point of each other.",
+                Similar("test_accuracy", "nadam", "adam", within=0.01),
+            ),
             base={"hidden_layer_sizes": (128, 128)},
             max_epochs=5,
             columns=("test_accuracy", "best_valid_loss", "epoch_time"),
@@ -562,27 +361,15 @@ def _studies() -> list[Study]:
             "cnn-architecture",
             "Which convolution filters and kernel sizes?",
             "LeNet-5's layer sequence (padding 'same') trained by Adam (lr 1e-3) for 2 epochs.",
-            lambda n, k: [
-                _cnn("LeNet-5 (6, 16) 5x5"),
-                _cnn("(6, 16) 3x3", kernel_sizes=(3, 3)),
-                _cnn("(16, 32) 3x3", filters=(16, 32), kernel_sizes=(3, 3)),
-                _cnn("(32, 64) 3x3", filters=(32, 64), kernel_sizes=(3, 3)),
-                _cnn("one block (32,) 5x5", filters=(32,), kernel_sizes=(5,)),
-            ],
-            [
-                Expectation(
-                    "3x3 kernels match 5x5 within a point.",
-                    Similar("test_accuracy", "(6, 16) 3x3", "LeNet-5 (6, 16) 5x5", within=0.01),
-                ),
-                Expectation(
-                    "More filters cost time: (32, 64) takes at least twice LeNet-5's epoch.",
-                    Higher("epoch_time", "(32, 64) 3x3", "LeNet-5 (6, 16) 5x5", by=2, ratio=True),
-                ),
-                Expectation(
-                    "More filters help while the data lasts: (32, 64) beats (6, 16) 3x3.",
-                    Higher("test_accuracy", "(32, 64) 3x3", "(6, 16) 3x3"),
-                ),
-            ],
+            variants.cnn_architecture,
+            expect(
+                "3x3 kernels match 5x5 within a point.",
+                Similar("test_accuracy", "(6, 16) 3x3", "LeNet-5 (6, 16) 5x5", within=0.01),
+                "More filters cost time: (32, 64) takes at least twice LeNet-5's epoch.",
+                Higher("epoch_time", "(32, 64) 3x3", "LeNet-5 (6, 16) 5x5", by=2, ratio=True),
+                "More filters help while the data lasts: (32, 64) beats (6, 16) 3x3.",
+                Higher("test_accuracy", "(32, 64) 3x3", "(6, 16) 3x3"),
+            ),
             max_epochs=2,
             columns=("test_accuracy", "epoch_time", "n_params"),
             minutes=6,
@@ -592,31 +379,19 @@ def _studies() -> list[Study]:
             "Perceptron, shallow MLP, deep MLP or LeNet-5?",
             "The course's ladder on the same images, each trained by Adam (lr 1e-3) for 4 "
             "epochs: the MLPs see standardised pixels, LeNet-5 the images.",
-            _architecture_variants,
-            [
-                Expectation(
-                    "A hidden layer beats the perceptron.",
-                    Higher("test_accuracy", "shallow MLP 1 x 128", "perceptron (no hidden layer)"),
-                ),
-                Expectation(
-                    "Depth adds little: the deep MLP within a point of the shallow one.",
-                    Similar(
-                        "test_accuracy", "deep MLP 4 x 128", "shallow MLP 1 x 128", within=0.01
-                    ),
-                ),
-                Expectation(
-                    "LeNet-5 beats every MLP.",
-                    Higher("test_accuracy", "LeNet-5", "deep MLP 4 x 128"),
-                ),
-                Expectation(
-                    "With fewer parameters than the shallow MLP.",
-                    Lower("n_params", "LeNet-5", "shallow MLP 1 x 128"),
-                ),
-                Expectation(
-                    "But it costs the most time per epoch.",
-                    Higher("epoch_time", "LeNet-5", "deep MLP 4 x 128", by=1, ratio=True),
-                ),
-            ],
+            variants.architecture,
+            expect(
+                "A hidden layer beats the perceptron.",
+                Higher("test_accuracy", "shallow MLP 1 x 128", "perceptron (no hidden layer)"),
+                "Depth adds little: the deep MLP within a point of the shallow one.",
+                Similar("test_accuracy", "deep MLP 4 x 128", "shallow MLP 1 x 128", within=0.01),
+                "LeNet-5 beats every MLP.",
+                Higher("test_accuracy", "LeNet-5", "deep MLP 4 x 128"),
+                "With fewer parameters than the shallow MLP.",
+                Lower("n_params", "LeNet-5", "shallow MLP 1 x 128"),
+                "But it costs the most time per epoch.",
+                Higher("epoch_time", "LeNet-5", "deep MLP 4 x 128", by=1, ratio=True),
+            ),
             max_epochs=4,
             columns=("test_accuracy", "epoch_time", "n_params"),
             minutes=4,

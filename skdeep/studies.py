@@ -1,7 +1,8 @@
 """The hyper-parameter studies: one question each, several variants, several seeds, a reading.
 
-The designs live in ``_study_designs``, the rules that read them in ``_study_reading`` and the
-figure in ``_study_figure``; this module runs a study and holds what it found.
+The designs live in ``_study_designs`` (their variants in ``_study_variants``), the rules that
+read them in ``_study_reading`` and the figure in ``_study_figure``; this module runs a study
+and holds what it found.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import type_of_target
 
 from ._progress import Progress
-from ._study_designs import STUDIES, Study, Variant
+from ._study_designs import STUDIES, Study
 from ._study_reading import MEASURES, Measured, Verdict, read_study
+from ._study_variants import Variant
 from .estimators import CNNClassifier, MLPClassifier
 from .report import markdown_table
 
