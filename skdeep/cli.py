@@ -72,6 +72,11 @@ def _command_line(args: argparse.Namespace) -> str:
     return shlex.join(["skdeep", *args.argv])
 
 
+def _print_json(summary: dict, out: Path, **more) -> None:
+    """Print a command's JSON summary (``--json``): its own keys, the output folder, ``more``."""
+    print(json.dumps({**summary, "out": str(out), **more}, indent=2, default=str))
+
+
 def _report_failures(command: str, failures: dict[str, str]) -> int:
     for name, error in failures.items():
         print(f"skdeep {command}: error: {name} failed on every fold: {error}", file=sys.stderr)
@@ -117,7 +122,7 @@ def _compare(args: argparse.Namespace) -> int:
     failures = {name: str(result.frame.loc[name, "error"]) for name in result.failed}
     if args.json:
         summary = {**comparison_summary(result), "failed": list(failures)}
-        print(json.dumps({**summary, "out": str(out), "files": [str(f) for f in files]}, indent=2))
+        _print_json(summary, out, files=[str(f) for f in files])
     else:
         for line in data.description:
             print(line)
@@ -164,13 +169,9 @@ def _study(args: argparse.Namespace) -> int:
         result, out, description=data.description, command=_command_line(args), force=args.force
     )
     if args.json:
-        summary = {
-            "study": args.name,
-            "out": str(out),
-            "variants": json_records(result.frame),
-            "verdicts": [vars(verdict) for verdict in result.verdicts],
-        }
-        print(json.dumps(summary, indent=2))
+        variants = json_records(result.frame)
+        verdicts = [vars(verdict) for verdict in result.verdicts]
+        _print_json({"study": args.name}, out, variants=variants, verdicts=verdicts)
         return 0
     print(result.study.question)
     print(result.table().to_string())
@@ -198,12 +199,12 @@ def _tune(args: argparse.Namespace) -> int:
         max_epochs=args.epochs,
         device=args.device,
         random_state=args.random_state,
-        progress="quiet" if args.quiet or args.json else "auto",
+        progress=_progress_mode(args),
         command=_command_line(args),
     )
     summary = result.summary
     if args.json:
-        print(json.dumps({**summary, "out": str(result.out)}, indent=2, default=str))
+        _print_json(summary, result.out)
         return 0
     metric = "accuracy" if "test_accuracy" in summary else "r2"
     print(
