@@ -98,6 +98,20 @@ def _text_writer(text: str) -> Callable[[Path], None]:
     return lambda path: path.write_text(text, encoding="utf-8")
 
 
+def _start_report(out_dir: str | Path, force: bool) -> None:
+    """Fail before anything is written: without matplotlib, or where the folder is refused."""
+    pyplot()
+    check_output_dir(out_dir, force)
+
+
+def _write_report(
+    out_dir: str | Path, lines: list[str], data_writers: dict, force: bool
+) -> list[Path]:
+    """Write ``report.md`` from ``lines``, then the files of ``data_writers``; return them."""
+    writers = {"report.md": _text_writer("\n".join(lines)), **data_writers}
+    return write_output_files(out_dir, writers, force=force)
+
+
 def _timing_and_command(what: str, command: str) -> list[str]:
     """The closing lines of a report: where the times come from, and how to run it again."""
     return [
@@ -188,8 +202,7 @@ def write_comparison_report(
     list of Path
         The files written.
     """
-    pyplot()  # without matplotlib, fail before writing anything
-    check_output_dir(out_dir, force)
+    _start_report(out_dir, force)
     metric = result.scoring[0]
     label = score_label(metric, unit)[0]
     dataset = dataset if dataset is not None else (description[0] if description else None)
@@ -239,14 +252,13 @@ def write_comparison_report(
         "- Default hyper-parameters for every model; a tuned model may rank differently.",
         *_timing_and_command("one model", command),
     ]
-    writers = {
-        "report.md": _text_writer("\n".join(lines)),
+    data_writers = {
         "results.csv": result.frame.to_csv,
         "fold_scores.csv": lambda path: result.fold_scores.to_csv(path, index=False),
         "results.json": _text_writer(json.dumps(comparison_summary(result), indent=2)),
         "comparison.png": _figure_writer(lambda: result.plot(title, dataset, unit)),
     }
-    return write_output_files(out_dir, writers, force=force)
+    return _write_report(out_dir, lines, data_writers, force)
 
 
 def comparison_summary(result) -> dict:
@@ -267,25 +279,22 @@ def write_study_report(
     """Write ``report.md``, ``results.csv``, ``runs.csv``, ``curves.csv``, ``gradients.csv``
     and ``study.png``.
 
+    The folder, ``description``, ``command``, ``force`` and what is returned are as for
+    :func:`write_comparison_report`.
+
     Parameters
     ----------
     result : StudyResult
     out_dir : str or Path
-        Created if needed; see :func:`write_comparison_report` for what is refused.
     description : list of str
-        Lines about the data.
     command : str
-        The command line that produced the report.
     force : bool, default=False
-        Replace a previous skdeep report in ``out_dir``.
 
     Returns
     -------
     list of Path
-        The files written.
     """
-    pyplot()  # without matplotlib, fail before writing anything
-    check_output_dir(out_dir, force)
+    _start_report(out_dir, force)
     study = result.study
 
     counts = pd.Series([v.outcome for v in result.verdicts]).value_counts()
@@ -337,12 +346,11 @@ def write_study_report(
         "and noisier, so compare them as ratios within this study.",
         *_timing_and_command("one run", command),
     ]
-    writers = {
-        "report.md": _text_writer("\n".join(lines)),
+    data_writers = {
         "results.csv": result.frame.to_csv,
         "runs.csv": lambda path: result.runs.to_csv(path, index=False),
         "curves.csv": lambda path: result.curves.to_csv(path, index=False),
         "gradients.csv": lambda path: result.gradients.to_csv(path, index=False),
         "study.png": _figure_writer(result.plot),
     }
-    return write_output_files(out_dir, writers, force=force)
+    return _write_report(out_dir, lines, data_writers, force)
