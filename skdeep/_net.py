@@ -26,6 +26,16 @@ from .callbacks import EpochLog, EpochMetrics, TerminateOnNaN, TrainAccuracy, Va
 from .modules import penalized_parameters, per_layer, weight_penalty
 
 
+def _narrowing_first_linear(module: torch.nn.Module) -> torch.nn.Linear | None:
+    """The module's first layer when it is a ``Linear`` with fewer outputs than inputs."""
+    first = module
+    while isinstance(first, torch.nn.Sequential) and len(first):
+        first = first[0]
+    if isinstance(first, torch.nn.Linear) and first.out_features < first.in_features:
+        return first
+    return None
+
+
 def targets_to_numpy(y) -> np.ndarray:
     """A batch's targets as numpy, without the sample weights a weighted batch carries.
 
@@ -233,17 +243,35 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
 
         On a CPU the batches hold at most :data:`CPU_PREDICT_BATCH_SIZE` samples, computed
         with ``n_threads`` intra-op threads (None: the caller's), restored afterwards.
-        ``check``, when given, sees each batch of ``X`` before the module does (and may raise).
+        ``check``, when given, sees each batch of ``X`` before the module does (and may raise);
+        for a module whose first layer is a narrowing ``Linear``, only the batches that make
+        that layer's output non-finite.
         """
         if torch.device(self.device).type == "cpu":
             batch_size = min(batch_size, CPU_PREDICT_BATCH_SIZE)
         module = self.module_
         module.eval()
         outputs = []
-        with torch_threads(n_threads), torch.inference_mode():
-            for start in range(0, len(X), batch_size):
-                batch = X[start : start + batch_size]
-                if check is not None:
-                    check(batch)
-                outputs.append(module(batch.to(self.device)))
-            return (torch.cat(outputs) if len(outputs) > 1 else outputs[0]).cpu()
+        first = _narrowing_first_linear(module) if check is not None else None
+        hook = None
+        if first is not None:
+            # A NaN or infinity in a row of X makes that row's outputs of a Linear layer
+            # non-finite (IEEE arithmetic; unless all the feature's weights are zero), and the
+            # layer's output is smaller than its input: its sum answers for the batch, at a
+            # fraction of the cost of the batch's own sum.
+            def check_layer_output(layer, inputs, output):
+                if not torch.isfinite(output.sum()):
+                    check(inputs[0])
+
+            hook = first.register_forward_hook(check_layer_output)
+        try:
+            with torch_threads(n_threads), torch.inference_mode():
+                for start in range(0, len(X), batch_size):
+                    batch = X[start : start + batch_size]
+                    if check is not None and hook is None:
+                        check(batch)
+                    outputs.append(module(batch.to(self.device)))
+        finally:
+            if hook is not None:
+                hook.remove()
+        return (torch.cat(outputs) if len(outputs) > 1 else outputs[0]).cpu()
