@@ -121,6 +121,7 @@ def test_a_bad_n_threads_is_refused_before_training(value, data):
 
 
 def test_the_limit_follows_torch_omp_num_threads_and_threadpoolctl(two_threads, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     expected = min(2, len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else 2
     assert thread_limit() == expected
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
