@@ -148,7 +148,7 @@ def _studies() -> list[Study]:
             variants.activation,
             expect(
                 "Six sigmoid layers learn far less than one in the same epochs.",
-                Higher("test_accuracy", "sigmoid, 1 layers", "sigmoid, 6 layers", by=0.05),
+                Higher("test_accuracy", "sigmoid, 1 layer", "sigmoid, 6 layers", by=0.05),
                 "Their gradient vanishes toward the input: the first layer's norm is under "
                 "a tenth of the last's.",
                 Lower("grad_ratio", "sigmoid, 6 layers", 0.1),

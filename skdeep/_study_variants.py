@@ -60,7 +60,10 @@ def init(n_features: int, n_classes: int) -> list[Variant]:
 
 def activation(n_features: int, n_classes: int) -> list[Variant]:
     return [
-        Variant(f"{act}, {depth} layers", {"activation": act, "hidden_layer_sizes": (64,) * depth})
+        Variant(
+            f"{act}, {depth} layer{'s' if depth > 1 else ''}",
+            {"activation": act, "hidden_layer_sizes": (64,) * depth},
+        )
         for depth in (1, 3, 6)
         for act in ACTIVATIONS
     ]
