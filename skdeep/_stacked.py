@@ -27,6 +27,7 @@ from torch.func import functional_call, grad, stack_module_state, vmap
 from ._fast_loop import per_sample_loss
 from ._net import CPU_PREDICT_BATCH_SIZE
 from ._stacked_members import Member, initial_lr, schedule_of
+from ._threads import fit_thread_count, make_tuner, torch_threads
 from .callbacks import ReduceLROnPlateau, correct_predictions
 from .modules import penalized_parameters
 
@@ -149,6 +150,7 @@ class StackedTrainer:
         first = members[0].estimator
         self.device = torch.device(first.net_.device)
         self.batch_size = first.batch_size
+        self.tuner = None  # set by train() for n_threads="auto"
         self.criterion = first.net_.criterion_
         self.classification = first.net_.classification
         modules = [m.estimator.net_.module_ for m in members]
@@ -290,7 +292,9 @@ class StackedTrainer:
         rates = [self._learning_rates(k, epoch, n_steps[k], total_steps) for k in range(K)]
         loss_sum = torch.zeros(K, device=self.device)
         correct = torch.zeros(K, device=self.device)
+        tuner = self.tuner
         for step in range(total_steps):
+            began = 0.0 if tuner is None else tuner.begin()
             x, y, row_weight, real = self._batch(rows, real_rows, step * size, (step + 1) * size)
             count = real.sum(dim=1)
             grads, (loss, hits) = self._step(
@@ -304,6 +308,8 @@ class StackedTrainer:
             loss_sum += torch.where(count > 0, loss * count, 0.0)
             if self.classification:
                 correct += (hits & real).sum(dim=1)
+            if tuner is not None:  # only full steps are timed
+                tuner.end(began, size if (step + 1) * size <= rows.shape[1] else 0)
         for k in range(K):
             self.steps_done[k] += n_steps[k]
         first_rates = [member_rates[0] for member_rates in rates]
@@ -347,7 +353,28 @@ class StackedTrainer:
         )
 
     def train(self) -> None:
-        """Train every member for its ``max_epochs`` (or until it stops), then write it back."""
+        """Train every member for its ``max_epochs`` (or until it stops), then write it back.
+
+        At the members' shared ``n_threads``: an int, or ``"auto"`` choosing by timing the
+        stack's steps as a single fit does; the caller's count is restored afterwards.
+        """
+        n_threads = self.members[0].estimator.n_threads
+        with torch_threads(fit_thread_count(n_threads)):
+            self.tuner = make_tuner(
+                n_threads,
+                self.device,
+                self.batch_size,
+                max(math.ceil(len(m.train_rows) / self.batch_size) for m in self.members),
+                max(m.estimator.max_epochs for m in self.members),
+            )
+            try:
+                self._train()
+            finally:
+                for member in self.members:
+                    member.estimator.n_threads_ = torch.get_num_threads()
+                    member.estimator.net_.n_threads_ = member.estimator.n_threads_
+
+    def _train(self) -> None:
         members = self.members
         classification = members[0].estimator.net_.classification
         # Each member's own EarlyStopping callback counts its epochs, as in its separate fit;
@@ -358,6 +385,7 @@ class StackedTrainer:
                 rule.on_train_begin(member.estimator.net_)
         stopped = [False] * len(members)
         best = self.weights.clone() if any(rule is not None for rule in stopping) else None
+        probes_recorded = 0
         for epoch in range(1, max(m.estimator.max_epochs for m in members) + 1):
             active = [
                 m.error is None and epoch <= m.estimator.max_epochs and not stopped[k]
@@ -369,6 +397,10 @@ class StackedTrainer:
             train_loss, train_acc, n_steps, lrs = self._train_epoch(epoch, active)
             valid_loss, valid_acc = self._validate(classification)
             share = (time.perf_counter() - began) / sum(active)
+            probe = None
+            if self.tuner is not None and len(self.tuner.probes) > probes_recorded:
+                probes_recorded = len(self.tuner.probes)
+                probe = dict(self.tuner.probes[-1])
             improved = [False] * len(members)
             for k, member in enumerate(members):
                 if not active[k]:
@@ -382,6 +414,8 @@ class StackedTrainer:
                     "lr": lrs[k],
                     "epoch_time": share,
                     "dur": share,
+                    "n_threads": torch.get_num_threads(),
+                    "thread_probe": probe,
                 }
                 _record_epoch(member.estimator.net_.history, record)
                 if not math.isfinite(train_loss[k]):

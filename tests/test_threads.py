@@ -15,6 +15,7 @@ from threadpoolctl import threadpool_limits
 import skdeep._threads as threads
 from skdeep import CNNClassifier, MLPClassifier, MLPRegressor
 from skdeep._threads import ThreadTuner, candidate_counts, make_tuner, thread_limit
+from skdeep.search import StackedSearchCV
 
 
 @pytest.fixture
@@ -315,3 +316,55 @@ def test_a_cnn_with_a_fixed_count_is_repeatable(two_threads):
     y = rng.randint(0, 3, 64)
     fits = [CNNClassifier(max_epochs=2, n_threads=2, random_state=0).fit(X, y) for _ in range(2)]
     np.testing.assert_array_equal(fits[0].predict_proba(X), fits[1].predict_proba(X))
+
+
+
+# -- StackedSearchCV ---------------------------------------------------------------------------
+
+
+def _stack_threads(estimator, X, y):
+    """Scores a stacked member by its thread counts: each epoch's, and the count it ended with."""
+    counts = {row["n_threads"] for row in estimator.history_}
+    return 10 * estimator.n_threads_ + (counts.pop() if len(counts) == 1 else 0)
+
+
+def _stack_threads_and_probe(estimator, X, y):
+    probes = [row["thread_probe"] for row in estimator.history_ if "thread_probe" in row]
+    return {
+        "threads": _stack_threads(estimator, X, y),
+        "probe": float(probes == [{1: 1.0, 2: 3.0}]),
+    }
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_stacked_search_trains_at_an_int_n_threads_and_restores_the_callers(n_threads, data):
+    X, y = data
+    torch.set_num_threads(3 - n_threads)
+    try:
+        base = MLPClassifier(max_epochs=2, batch_size=16, n_threads=n_threads, random_state=0)
+        search = StackedSearchCV(
+            base, {"learning_rate": [1e-3, 1e-2]}, cv=2, scoring=_stack_threads, refit=False
+        ).fit(X, y)
+        assert torch.get_num_threads() == 3 - n_threads
+    finally:
+        torch.set_num_threads(1)
+    assert set(search.cv_results_["split0_test_score"]) == {11 * n_threads}
+
+
+def test_stacked_search_auto_chooses_the_faster_count(two_threads, data, monkeypatch):
+    X, y = data
+    monkeypatch.setattr(threads, "thread_limit", lambda: 2)
+    monkeypatch.setattr(threads, "CLOCK", fake_clock({1: 1.0, 2: 3.0}))
+    # 200 rows per fold, batch 4: 50 steps per epoch, enough to probe at once.
+    base = MLPClassifier(max_epochs=3, batch_size=4, validation_fraction=0.0, random_state=0)
+    search = StackedSearchCV(
+        base,
+        {"learning_rate": [1e-3, 1e-2]},
+        cv=2,
+        scoring=_stack_threads_and_probe,
+        refit=False,
+    ).fit(X, y)
+    assert torch.get_num_threads() == 2
+    for split in range(2):
+        assert set(search.cv_results_[f"split{split}_test_threads"]) == {11}
+        assert set(search.cv_results_[f"split{split}_test_probe"]) == {1.0}
