@@ -243,7 +243,8 @@ def _write(model, path, overwrite: bool) -> Path:
 def to_onnx(estimator: BaseNetwork, path, *, overwrite: bool = False) -> Path:
     """Export a fitted skdeep network to an ONNX file.
 
-    See :func:`network_model` for the model's input and outputs.
+    See :func:`network_model` for the model's input and outputs. The file is written under a
+    temporary name beside ``path`` and renamed into place when complete.
 
     Parameters
     ----------
@@ -252,13 +253,14 @@ def to_onnx(estimator: BaseNetwork, path, *, overwrite: bool = False) -> Path:
     path : str or path-like
         The file to write; ``.onnx`` is the usual suffix.
     overwrite : bool, default=False
-        Replace ``path`` when it exists; otherwise an existing ``path`` raises
-        ``FileExistsError``.
+        Replace an existing file at ``path``. Without it, a file there raises
+        ``FileExistsError`` before anything is exported, and so does one that another
+        process creates there while the model is written.
 
     Returns
     -------
     pathlib.Path
-        The path written.
+        ``path``, as a ``Path``.
 
     Examples
     --------
@@ -279,22 +281,19 @@ def to_onnx(estimator: BaseNetwork, path, *, overwrite: bool = False) -> Path:
 def pipeline_to_onnx(pipeline: Pipeline, path, *, overwrite: bool = False) -> Path:
     """Export a fitted Pipeline (scikit-learn preprocessing, then a skdeep network) to ONNX.
 
-    See :func:`pipeline_model` for what it supports.
+    See :func:`pipeline_model` for what it supports; ``path``, ``overwrite`` and what is
+    returned are as for :func:`to_onnx`.
 
     Parameters
     ----------
     pipeline : sklearn.pipeline.Pipeline
         Fitted, its last step a skdeep network estimator.
     path : str or path-like
-        The file to write; ``.onnx`` is the usual suffix.
     overwrite : bool, default=False
-        Replace ``path`` when it exists; otherwise an existing ``path`` raises
-        ``FileExistsError``.
 
     Returns
     -------
     pathlib.Path
-        The path written.
 
     Examples
     --------

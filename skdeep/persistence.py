@@ -115,7 +115,9 @@ def save(estimator: BaseNetwork, path: str | os.PathLike, *, overwrite: bool = F
     """Write a fitted skdeep estimator to one zip file that :func:`load` reads back.
 
     The file is written next to ``path`` under a temporary name and renamed into place, so
-    ``path`` never holds a half-written model. Parameters that JSON cannot hold (skorch
+    ``path`` never holds a half-written model; without ``overwrite``, an existing file there,
+    even one another process creates during the write, is never replaced
+    (``FileExistsError``). Parameters that JSON cannot hold (skorch
     ``callbacks`` objects) are stored as their defaults, with a warning.
 
     Parameters
@@ -125,13 +127,12 @@ def save(estimator: BaseNetwork, path: str | os.PathLike, *, overwrite: bool = F
     path : str or path-like
         The file to write; ``.skdeep`` is a good suffix.
     overwrite : bool, default=False
-        Replace ``path`` when it exists; otherwise an existing ``path`` raises
-        ``FileExistsError``.
+        Replace an existing file at ``path``.
 
     Returns
     -------
     pathlib.Path
-        The path written.
+        The model file.
 
     Examples
     --------
