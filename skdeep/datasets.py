@@ -116,6 +116,31 @@ def get_data_home(data_home: PathLike | None = None) -> Path:
     return Path(data_home).expanduser()
 
 
+_IDX_DOC = {
+    "idx_subset": """subset : {"train", "test", "all"}, default="train"
+        The 60,000 training images, the 10,000 test images, or both with
+        the training images first.""",
+    "idx_images": """X : numpy.ndarray of shape (n_samples, 28, 28), dtype uint8
+        The images, pixel values 0 to 255.""",
+    "idx_raises": """Raises
+    ------
+    FileNotFoundError
+        If a file is missing and ``download`` is False.
+    OSError
+        If a download fails.
+    ValueError
+        If ``subset`` is unknown, a file is not a valid IDX file, or a
+        checksum or shape does not match.""",
+}
+
+
+def _idx_doc(loader):
+    """Fill in what the docstrings of the two IDX loaders (MNIST, Fashion-MNIST) share."""
+    loader.__doc__ = loader.__doc__.format(**_IDX_DOC)
+    return loader
+
+
+@_idx_doc
 def load_mnist(
     data_home: PathLike | None = None,
     *,
@@ -132,9 +157,7 @@ def load_mnist(
     ----------
     data_home : str or os.PathLike, default=None
         Where the files are; see :func:`get_data_home`.
-    subset : {"train", "test", "all"}, default="train"
-        The 60,000 training images, the 10,000 test images, or both with
-        the training images first.
+    {idx_subset}
     download : bool, default=False
         Fetch missing files from ``https://ossci-datasets.s3.amazonaws.com/mnist/``
         into ``<data home>/mnist/``. Existing files are never overwritten.
@@ -143,20 +166,11 @@ def load_mnist(
 
     Returns
     -------
-    X : numpy.ndarray of shape (n_samples, 28, 28), dtype uint8
-        The images, pixel values 0 to 255.
+    {idx_images}
     y : numpy.ndarray of shape (n_samples,), dtype int64
         The digits 0 to 9.
 
-    Raises
-    ------
-    FileNotFoundError
-        If a file is missing and ``download`` is False.
-    OSError
-        If a download fails.
-    ValueError
-        If ``subset`` is unknown, a file is not a valid IDX file, or a
-        checksum or shape does not match.
+    {idx_raises}
 
     Examples
     --------
@@ -168,6 +182,7 @@ def load_mnist(
     return _load_idx_dataset(_MNIST, data_home, subset, download, verify)
 
 
+@_idx_doc
 def load_fashion_mnist(
     data_home: PathLike | None = None,
     *,
@@ -184,9 +199,7 @@ def load_fashion_mnist(
     ----------
     data_home : str or os.PathLike, default=None
         Where the files are; see :func:`get_data_home`.
-    subset : {"train", "test", "all"}, default="train"
-        The 60,000 training images, the 10,000 test images, or both with
-        the training images first.
+    {idx_subset}
     download : bool, default=False
         Fetch missing files from
         ``http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/`` into
@@ -197,21 +210,12 @@ def load_fashion_mnist(
 
     Returns
     -------
-    X : numpy.ndarray of shape (n_samples, 28, 28), dtype uint8
-        The images, pixel values 0 to 255.
+    {idx_images}
     y : numpy.ndarray of shape (n_samples,), dtype int64
         The classes 0 to 9 (T-shirt/top, trouser, pullover, dress, coat,
         sandal, shirt, sneaker, bag, ankle boot).
 
-    Raises
-    ------
-    FileNotFoundError
-        If a file is missing and ``download`` is False.
-    OSError
-        If a download fails.
-    ValueError
-        If ``subset`` is unknown, a file is not a valid IDX file, or a
-        checksum or shape does not match.
+    {idx_raises}
 
     Examples
     --------
