@@ -14,3 +14,13 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def quiet_optuna():
+    """Optuna logs every trial at INFO; the search tests keep only its warnings."""
+    optuna = pytest.importorskip("optuna")
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    yield
+    optuna.logging.set_verbosity(previous)

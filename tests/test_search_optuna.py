@@ -34,19 +34,12 @@ FAST = {"hidden_layer_sizes": (16,), "max_epochs": 3, "batch_size": 64, "device"
 SPACE = SearchSpace({"learning_rate": ("log", 1e-3, 1e-1), "hidden_layer_sizes": [(8,), (16,)]})
 
 pytestmark = [
+    pytest.mark.usefixtures("quiet_optuna"),
     pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning"),
     # OptunaSearchCV reports to optuna.terminator, which Optuna has deprecated.
     pytest.mark.filterwarnings("ignore:`optuna.terminator`:FutureWarning"),
     pytest.mark.filterwarnings("ignore:Choices for a categorical distribution:UserWarning"),
 ]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def quiet_optuna():
-    previous = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    yield
-    optuna.logging.set_verbosity(previous)
 
 
 @pytest.fixture(scope="module")

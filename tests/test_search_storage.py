@@ -20,6 +20,7 @@ optuna = pytest.importorskip("optuna")
 optuna_integration = pytest.importorskip("optuna_integration")
 
 pytestmark = [
+    pytest.mark.usefixtures("quiet_optuna"),
     pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning"),
     pytest.mark.filterwarnings("ignore:`optuna.terminator`:FutureWarning"),
     pytest.mark.filterwarnings("ignore:Choices for a categorical distribution:UserWarning"),
@@ -77,14 +78,6 @@ ESTIMATOR = MLPClassifier(hidden_layer_sizes=(16,), max_epochs=3, batch_size=64,
 def digits():
     X, y = load_digits(return_X_y=True)
     return X[:360].astype(np.float32) / 16, y[:360]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def quiet_optuna():
-    previous = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    yield
-    optuna.logging.set_verbosity(previous)
 
 
 def test_two_processes_optimise_one_sqlite_study(tmp_path, digits):
