@@ -112,7 +112,7 @@ FITTED_ATTRIBUTES_DOC = """\
         own peak), ``peak_cuda_mb`` (on GPU) and ``grad_norm_<layer>``
         (:class:`skdeep.callbacks.EpochMetrics`), ``n_threads`` (CPU threads at the epoch's
         end) and, in an epoch where ``n_threads="auto"`` timed the candidates,
-        ``thread_probe`` (``{threads: median seconds per step}``). See :meth:`history_frame`
+        ``thread_probe`` (``{threads: mean seconds per step}``). See :meth:`history_frame`
         and :meth:`plot_history`.
     n_threads_ : int
         The CPU threads the last fit ended with (``predict`` uses them under ``"auto"``).

@@ -16,22 +16,27 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
+from threadpoolctl import threadpool_limits
 
 # The clock the tuner reads when none is given; a test replaces it to fake the step times.
 CLOCK: Callable[[], float] = time.perf_counter
 
 # Per candidate: steps run after switching to it and not timed (the thread pool is rebuilt),
-# then steps timed, whose median is the candidate's step time.
+# then steps timed, whose mean is the candidate's step time. The mean, not the median: beside
+# other work, the steps at too many threads are slow now and then (a thread waits for a core),
+# and those waits are what the count costs.
 WARMUP_STEPS = 1
-TIMED_STEPS = 3
+TIMED_STEPS = 8
 # A fit probes at once when a fit of at least REFERENCE_EPOCHS epochs of its steps holds this
 # many times the steps a probe takes, and probes again only after as many steps: the probing
 # stays within about 2 % of the steps of a 20-epoch fit.
 STEPS_PER_PROBE_STEP = 50
 REFERENCE_EPOCHS = 20
-# Steps timed at the chosen count before comparing their median with the probe's.
+# A classical model's first fold must take this long for its second to be timed at 1 thread.
+MIN_PROBED_FOLD_SECONDS = 0.5
+# Steps timed at the chosen count before comparing their mean with the probe's.
 DRIFT_WINDOW = 32
-# A median this many times slower (or faster) than the probe's triggers a new probe.
+# A mean this many times slower (or faster) than the probe's triggers a new probe.
 DRIFT_RATIO = 1.5
 
 
@@ -125,7 +130,7 @@ class ThreadTuner:
     count : int
         The count the next steps run at.
     probes : list of dict
-        One per finished probe: ``{count: median seconds per step}``.
+        One per finished probe: ``{count: mean seconds per step}``.
 
     Examples
     --------
@@ -137,7 +142,7 @@ class ThreadTuner:
     ...     return now[0]
     >>> tuner = ThreadTuner([1, 2], batch_size=32, clock=fake_clock)
     >>> with torch_threads(None):
-    ...     for _ in range(8):
+    ...     for _ in range(ThreadTuner.probe_steps(2)):
     ...         tuner.end(tuner.begin(), 32)
     >>> tuner.count, tuner.probes
     (1, [{1: 1.0, 2: 3.0}])
@@ -223,10 +228,10 @@ class ThreadTuner:
         if self._queue:
             self._set(self._queue[0])
             return
-        medians = {c: statistics.median(times) for c, times in self._probe_times.items()}
-        self.probes.append(medians)
-        best = min(medians, key=medians.get)
-        self._reference = medians[best]
+        means = {c: statistics.fmean(times) for c, times in self._probe_times.items()}
+        self.probes.append(means)
+        best = min(means, key=means.get)
+        self._reference = means[best]
         self._window = []
         self._steps_since_probe = 0
         self._set(best)
@@ -235,10 +240,10 @@ class ThreadTuner:
         self._window.append(seconds)
         if len(self._window) < DRIFT_WINDOW:
             return
-        median = statistics.median(self._window)
+        mean = statistics.fmean(self._window)
         self._window = []
         gap = STEPS_PER_PROBE_STEP * self.probe_steps(len(self.candidates))
-        drifted = median > DRIFT_RATIO * self._reference or median * DRIFT_RATIO < self._reference
+        drifted = mean > DRIFT_RATIO * self._reference or mean * DRIFT_RATIO < self._reference
         if drifted and self._steps_since_probe >= gap:
             self._start_probe()
 
@@ -269,7 +274,7 @@ def make_tuner(
     this process may use one thread only. ``previous``, the tuner of the same net's last
     call (``warm_start``, ``partial_fit``), goes on when it tunes the same counts. A new
     tuner probes at once when ``max(epochs, REFERENCE_EPOCHS)`` epochs hold at least
-    :data:`STEPS_PER_PROBE_STEP` times the steps of a probe (400 steps for 2 candidates: 20
+    :data:`STEPS_PER_PROBE_STEP` times the steps of a probe (900 steps for 2 candidates: 45
     steps per epoch); otherwise (tiny data) it first trains that many steps at the limit,
     over this and later calls on the same net, so that a short fit never pays for a probe.
     """
@@ -314,3 +319,49 @@ def predict_thread_count(n_threads, fitted: int | None) -> int | None:
     if n_threads != "auto":
         return int(n_threads)
     return None if fitted is None else min(fitted, thread_limit())
+
+
+class FoldThreadChooser:
+    """Choose the OpenMP/BLAS threads of a classical model's folds in a comparison by timing.
+
+    The first fold runs at the process's limit; when it took at least
+    :data:`MIN_PROBED_FOLD_SECONDS`, the second runs at one thread, and the others at the
+    faster of the two. ``threadpoolctl`` sets the count, so it reaches every model whose
+    threads are OpenMP's or BLAS's (HistGradientBoosting, k-NN, logistic regression).
+
+    Examples
+    --------
+    >>> chooser = FoldThreadChooser(limit=2)
+    >>> chooser.count()
+    2
+    >>> chooser.record(2, 3.0)
+    >>> chooser.count()
+    1
+    >>> chooser.record(1, 1.5)
+    >>> chooser.count()
+    1
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.seconds: dict[int, float] = {}
+
+    def count(self) -> int:
+        """Return the count of the next fold."""
+        if self.limit == 1 or not self.seconds:
+            return self.limit
+        if len(self.seconds) == 1:
+            return 1 if self.seconds[self.limit] >= MIN_PROBED_FOLD_SECONDS else self.limit
+        return min(self.seconds, key=self.seconds.get)
+
+    def record(self, count: int, seconds: float) -> None:
+        """Account for a fold run at ``count`` threads in ``seconds`` (NaN when it failed)."""
+        if count not in self.seconds and seconds == seconds:
+            self.seconds[count] = seconds
+
+    @contextmanager
+    def limits(self) -> Iterator[int]:
+        """Run the block (one fold) at :meth:`count` threads; yield that count."""
+        count = self.count()
+        with threadpool_limits(limits=None if count == self.limit else count):
+            yield count

@@ -194,10 +194,10 @@ def test_auto_chooses_the_count_the_clock_finds_faster(
         random_state=0,
         verbose=1,
     ).fit(X, y)
-    # 400 samples, batch 8: 50 steps per epoch, 8 epochs = 400 steps = 50 x the probe's 8.
+    # 400 samples, batch 8: 50 steps per epoch; 20 epochs hold 1000 steps, 50 x the probe's 18.
     seen = _recorded(clf)
-    assert seen[:8] == [1, 1, 1, 1, 2, 2, 2, 2]
-    assert set(seen[8:]) == {chosen}
+    assert seen[:18] == [1] * 9 + [2] * 9
+    assert set(seen[18:]) == {chosen}
     assert clf.history_[0]["thread_probe"] == step_seconds
     assert all("thread_probe" not in row for row in clf.history_[1:])
     assert [row["n_threads"] for row in clf.history_] == [chosen] * 8
@@ -214,7 +214,7 @@ def test_a_fit_too_short_to_pay_for_the_probe_trains_at_the_limit(two_threads, d
     monkeypatch.setattr(threads, "REFERENCE_EPOCHS", 1)  # count only the fit's own epochs
     monkeypatch.setattr(threads, "thread_limit", lambda: 2)
     monkeypatch.setattr(threads, "CLOCK", fake_clock({1: 1.0, 2: 3.0}))
-    # 7 epochs of 50 steps: 350 < 400 planned steps.
+    # 7 epochs of 50 steps: 350 < 900 planned steps.
     clf = MLPClassifier(max_epochs=7, batch_size=8, validation_fraction=0.0).fit(X, y)
     assert [row["n_threads"] for row in clf.history_] == [2] * 7
     assert all("thread_probe" not in row for row in clf.history_)
@@ -232,14 +232,14 @@ def test_short_calls_on_one_net_probe_once_they_have_trained_enough(two_threads,
         warm_start=True,
         callbacks=[RecordThreads()],
     )
-    for _ in range(10):  # 10 calls of one epoch, 50 steps each
+    for _ in range(20):  # 20 calls of one epoch, 50 steps each
         clf.fit(X, y)
         assert torch.get_num_threads() == 2
     counts = [row["n_threads"] for row in clf.history_]
-    # 400 steps (8 epochs) at the limit; the probe starts after the last step of epoch 8
-    # (its first candidate, 1, is set then) and ends in epoch 9, choosing 1.
-    assert counts == [2] * 7 + [1, 1, 1]
-    assert [i for i, row in enumerate(clf.history_) if "thread_probe" in row] == [8]
+    # 900 steps (18 epochs) at the limit; the probe starts after the last step of epoch 18
+    # (its first candidate, 1, is set then) and ends in epoch 19, choosing 1.
+    assert counts == [2] * 17 + [1, 1, 1]
+    assert [i for i, row in enumerate(clf.history_) if "thread_probe" in row] == [18]
     assert clf.n_threads_ == 1
 
 
@@ -247,7 +247,7 @@ def test_one_epoch_of_enough_steps_probes_at_once(two_threads, data, monkeypatch
     X, y = data
     monkeypatch.setattr(threads, "thread_limit", lambda: 2)
     monkeypatch.setattr(threads, "CLOCK", fake_clock({1: 3.0, 2: 1.0}))
-    # 50 steps per epoch: 20 epochs would hold 1000 steps, enough for a probe of 8.
+    # 50 steps per epoch: 20 epochs would hold 1000 steps, enough for a probe of 18.
     clf = MLPClassifier(max_epochs=1, batch_size=8, validation_fraction=0.0).fit(X, y)
     assert clf.history_[0]["thread_probe"] == {1: 3.0, 2: 1.0}
     assert clf.n_threads_ == 2
@@ -256,11 +256,11 @@ def test_one_epoch_of_enough_steps_probes_at_once(two_threads, data, monkeypatch
 def test_make_tuner_only_for_auto_on_a_cpu_with_a_choice(two_threads, monkeypatch):
     monkeypatch.setattr(threads, "thread_limit", lambda: 4)
     cpu = torch.device("cpu")
-    # A probe of 3 candidates takes 12 steps: it pays in 20 epochs of 30 steps, 600.
-    assert make_tuner("auto", cpu, 32, 30, 1).candidates == [1, 2, 4]
-    assert make_tuner("auto", cpu, 32, 30, 1).probing
-    assert make_tuner("auto", cpu, 32, 20, 30).probing
-    assert not make_tuner("auto", cpu, 32, 29, 20).probing
+    # A probe of 3 candidates takes 27 steps: it pays in 20 epochs of 68 steps, 1350.
+    assert make_tuner("auto", cpu, 32, 68, 1).candidates == [1, 2, 4]
+    assert make_tuner("auto", cpu, 32, 68, 1).probing
+    assert make_tuner("auto", cpu, 32, 45, 30).probing
+    assert not make_tuner("auto", cpu, 32, 67, 20).probing
     assert make_tuner(2, cpu, 32, 100, 100) is None
     assert make_tuner("auto", torch.device("cuda"), 32, 100, 100) is None
     monkeypatch.setattr(threads, "thread_limit", lambda: 1)
@@ -277,12 +277,13 @@ def test_the_tuner_probes_again_when_the_step_time_drifts(two_threads):
         return now[0]
 
     tuner = ThreadTuner([1, 2], batch_size=32, clock=clock)
-    for _ in range(8):
+    probe = ThreadTuner.probe_steps(2)
+    for _ in range(probe):
         tuner.end(tuner.begin(), 32)
     assert (tuner.count, tuner.probes) == (1, [{1: 1.0, 2: 3.0}])
     costs[1] = 9.0  # other work starts: one thread became 9x slower, two threads 3x
-    # No new probe before 50 x 8 steps since the last one, however slow the steps.
-    for _ in range(50 * 8 - 1):
+    # No new probe before 50 probes' worth of steps since the last one, however slow the steps.
+    for _ in range(50 * probe - 1):
         tuner.end(tuner.begin(), 32)
         tuner.end(tuner.begin(), 5)  # partial batches are not timed
     assert len(tuner.probes) == 1 and tuner.count == 1
@@ -291,7 +292,7 @@ def test_the_tuner_probes_again_when_the_step_time_drifts(two_threads):
         if tuner.probing:
             break
     assert tuner.probing
-    for _ in range(8):
+    for _ in range(probe):
         tuner.end(tuner.begin(), 32)
     assert tuner.probes[-1] == {1: 9.0, 2: 3.0}
     assert tuner.count == 2 and torch.get_num_threads() == 2
