@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +21,7 @@ from sklearn.utils.multiclass import type_of_target
 
 from ._comparison_table import holm_adjust, plot_comparison, readable_table
 from ._progress import EpochProgress, Progress
+from ._threads import FoldThreadChooser, thread_limit
 from .baselines import (
     CLASSIFICATION_MODELS,
     MODEL_NAMES,
@@ -363,18 +365,22 @@ def compare(
         n_params = None
         per_fold = []
         first_error = None
+        # A network chooses its threads as it trains (n_threads); a classical model per fold.
+        threads = None if find_network(estimator) else FoldThreadChooser(thread_limit())
         for fold, split in enumerate(folds):
             tracker.start(name)
+            count = None
             try:
-                result = cross_validate(
-                    _reporting_epochs(clone(estimator), tracker, f"{name} fold {fold + 1}: "),
-                    X,
-                    y,
-                    cv=[split],
-                    scoring=scorers,
-                    error_score="raise",
-                    return_estimator=True,
-                )
+                with threads.limits() if threads else nullcontext() as count:
+                    result = cross_validate(
+                        _reporting_epochs(clone(estimator), tracker, f"{name} fold {fold + 1}: "),
+                        X,
+                        y,
+                        cv=[split],
+                        scoring=scorers,
+                        error_score="raise",
+                        return_estimator=True,
+                    )
             except Exception as error:  # noqa: BLE001 - any failure is recorded, the rest goes on
                 note = f"{name} failed on fold {fold + 1}: {type(error).__name__}: {error}"
                 first_error = first_error or f"{type(error).__name__}: {error}"
@@ -386,6 +392,8 @@ def compare(
                     "score_time": [np.nan],
                     **{f"test_{s}": [np.nan] for s in scoring},
                 }
+            if threads is not None:
+                threads.record(count, float(result["fit_time"][0] + result["score_time"][0]))
             network = find_network(result["estimator"][0])
             if network is not None and hasattr(network, "net_"):
                 n_params = network.count_params()
@@ -397,7 +405,9 @@ def compare(
                     **scores,
                 }
             )
-            fold_rows.append({"model": name, "fold": fold, **scores})
+            if network is not None and hasattr(network, "n_threads_"):
+                count = network.n_threads_
+            fold_rows.append({"model": name, "fold": fold, "threads": count, **scores})
             tracker.update(
                 f"{name} fold {fold + 1}/{len(folds)}: {scoring[0]}={scores[scoring[0]]:.4f}"
             )

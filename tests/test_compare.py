@@ -1,6 +1,7 @@
 """skdeep.compare: same folds, statistics, preprocessing, and the report on disk."""
 
 import json
+import time
 import re
 
 import numpy as np
@@ -336,3 +337,39 @@ def test_compare_on_california_housing_in_one_call():
     result = compare([network], X, y, cv=2, baselines=False, progress="quiet")
     assert result.frame.loc["MLPRegressor", "failed_folds"] == 0
     assert result.frame.loc["MLPRegressor", "r2_mean"] > 0.3
+
+
+class _TimedByThreads(DummyClassifier):
+    """A classifier whose fit lasts what ``SECONDS`` says for the threads it runs at."""
+
+    SECONDS: dict = {}
+
+    def fit(self, X, y, sample_weight=None):
+        from threadpoolctl import threadpool_info
+
+        openmp = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp"]
+        self.threads_ = min(openmp)
+        time.sleep(self.SECONDS.get(self.threads_, 0.0) if len(X) > 100 else 0.0)
+        return super().fit(X, y, sample_weight)
+
+
+@pytest.mark.parametrize(("seconds", "expected"), [({2: 0.6, 1: 0.3}, 1), ({2: 0.6, 1: 1.2}, 2)])
+def test_a_classical_model_runs_its_folds_at_the_faster_thread_count(
+    digits, monkeypatch, seconds, expected
+):
+    from threadpoolctl import threadpool_limits
+
+    X, y = digits
+    monkeypatch.setattr(compare_module, "thread_limit", lambda: 2)
+    monkeypatch.setattr(_TimedByThreads, "SECONDS", seconds)
+    with threadpool_limits(limits=2, user_api="openmp"):
+        result = compare({"timed": _TimedByThreads()}, X, y, cv=4, progress="quiet")
+    # The first fold at the limit, the second at one thread, the rest at the faster of the two.
+    assert list(result.fold_scores["threads"]) == [2, 1, expected, expected]
+
+
+def test_a_quick_classical_model_is_not_timed_at_one_thread(digits, monkeypatch):
+    X, y = digits
+    monkeypatch.setattr(compare_module, "thread_limit", lambda: 2)
+    result = compare({"logistic": LogisticRegression(max_iter=50)}, X, y, cv=3, progress="quiet")
+    assert list(result.fold_scores["threads"]) == [2, 2, 2]
