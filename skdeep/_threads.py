@@ -27,7 +27,11 @@ CLOCK: Callable[[], float] = time.perf_counter
 # and those waits are what the count costs.
 WARMUP_STEPS = 1
 TIMED_STEPS = 8
-# A fit probes at once when a fit of at least REFERENCE_EPOCHS epochs of its steps holds this
+# Full steps a fit trains before its first probe: its first steps are slow whatever the count
+# (memory first touched, the optimizer's state made), and would make the first candidate look
+# slow.
+SETTLE_STEPS = 20
+# A fit probes early when a fit of at least REFERENCE_EPOCHS epochs of its steps holds this
 # many times the steps a probe takes, and probes again only after as many steps: the probing
 # stays within about 2 % of the steps of a 20-epoch fit.
 STEPS_PER_PROBE_STEP = 50
@@ -123,7 +127,8 @@ class ThreadTuner:
     clock : callable, default=None
         Returns seconds as a float; :data:`CLOCK` (``time.perf_counter``) when None.
     wait_steps : int, default=0
-        Full steps to train at the current count before the first probe.
+        Full steps to train at the current count before the first probe; the attribute of the
+        same name counts down the steps left.
 
     Attributes
     ----------
@@ -166,7 +171,7 @@ class ThreadTuner:
         self._reference = 0.0
         self._window: list[float] = []
         self._steps_since_probe = 0
-        self._wait_steps = wait_steps
+        self.wait_steps = wait_steps
         if wait_steps <= 0:
             self._start_probe()
 
@@ -203,9 +208,9 @@ class ThreadTuner:
         """Account for a step that began at ``start`` and trained ``batch_size`` samples."""
         if batch_size != self.batch_size:
             return
-        if self._wait_steps > 0:
-            self._wait_steps -= 1
-            if self._wait_steps == 0:
+        if self.wait_steps > 0:
+            self.wait_steps -= 1
+            if self.wait_steps == 0:
                 self._start_probe()
             return
         seconds = self.clock() - start
@@ -273,10 +278,11 @@ def make_tuner(
     None for an int ``n_threads``, on a GPU (its steps hardly use the CPU threads), or when
     this process may use one thread only. ``previous``, the tuner of the same net's last
     call (``warm_start``, ``partial_fit``), goes on when it tunes the same counts. A new
-    tuner probes at once when ``max(epochs, REFERENCE_EPOCHS)`` epochs hold at least
-    :data:`STEPS_PER_PROBE_STEP` times the steps of a probe (900 steps for 2 candidates: 45
-    steps per epoch); otherwise (tiny data) it first trains that many steps at the limit,
-    over this and later calls on the same net, so that a short fit never pays for a probe.
+    tuner probes after :data:`SETTLE_STEPS` steps when ``max(epochs, REFERENCE_EPOCHS)``
+    epochs hold at least :data:`STEPS_PER_PROBE_STEP` times the steps of a probe (900 steps
+    for 2 candidates: 45 steps per epoch); otherwise (tiny data) it first trains that many
+    steps at the limit, over this and later calls on the same net, so that a short fit never
+    pays for a probe.
     """
     if n_threads != "auto" or device.type != "cpu":
         return None
@@ -292,7 +298,8 @@ def make_tuner(
         return previous
     threshold = STEPS_PER_PROBE_STEP * ThreadTuner.probe_steps(len(candidates))
     horizon = max(epochs, REFERENCE_EPOCHS) * steps_per_epoch
-    return ThreadTuner(candidates, batch_size, wait_steps=0 if horizon >= threshold else threshold)
+    wait = SETTLE_STEPS if horizon >= threshold else threshold
+    return ThreadTuner(candidates, batch_size, wait_steps=wait)
 
 
 def fit_thread_count(n_threads) -> int:

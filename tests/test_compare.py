@@ -1,8 +1,8 @@
 """skdeep.compare: same folds, statistics, preprocessing, and the report on disk."""
 
 import json
-import time
 import re
+import time
 
 import numpy as np
 import pandas as pd

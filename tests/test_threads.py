@@ -195,9 +195,10 @@ def test_auto_chooses_the_count_the_clock_finds_faster(
         verbose=1,
     ).fit(X, y)
     # 400 samples, batch 8: 50 steps per epoch; 20 epochs hold 1000 steps, 50 x the probe's 18.
+    # The probe follows the first 20 steps, at the limit.
     seen = _recorded(clf)
-    assert seen[:18] == [1] * 9 + [2] * 9
-    assert set(seen[18:]) == {chosen}
+    assert seen[:38] == [2] * 20 + [1] * 9 + [2] * 9
+    assert set(seen[38:]) == {chosen}
     assert clf.history_[0]["thread_probe"] == step_seconds
     assert all("thread_probe" not in row for row in clf.history_[1:])
     assert [row["n_threads"] for row in clf.history_] == [chosen] * 8
@@ -256,11 +257,12 @@ def test_one_epoch_of_enough_steps_probes_at_once(two_threads, data, monkeypatch
 def test_make_tuner_only_for_auto_on_a_cpu_with_a_choice(two_threads, monkeypatch):
     monkeypatch.setattr(threads, "thread_limit", lambda: 4)
     cpu = torch.device("cpu")
-    # A probe of 3 candidates takes 27 steps: it pays in 20 epochs of 68 steps, 1350.
+    # A probe of 3 candidates takes 27 steps: it pays in 20 epochs of 68 steps, 1350; then it
+    # starts once the fit's first steps are trained, else after 1350 steps.
     assert make_tuner("auto", cpu, 32, 68, 1).candidates == [1, 2, 4]
-    assert make_tuner("auto", cpu, 32, 68, 1).probing
-    assert make_tuner("auto", cpu, 32, 45, 30).probing
-    assert not make_tuner("auto", cpu, 32, 67, 20).probing
+    assert make_tuner("auto", cpu, 32, 68, 1).wait_steps == threads.SETTLE_STEPS
+    assert make_tuner("auto", cpu, 32, 45, 30).wait_steps == threads.SETTLE_STEPS
+    assert make_tuner("auto", cpu, 32, 67, 20).wait_steps == 1350
     assert make_tuner(2, cpu, 32, 100, 100) is None
     assert make_tuner("auto", torch.device("cuda"), 32, 100, 100) is None
     monkeypatch.setattr(threads, "thread_limit", lambda: 1)
