@@ -26,7 +26,7 @@ CLOCK: Callable[[], float] = time.perf_counter
 # other work, the steps at too many threads are slow now and then (a thread waits for a core),
 # and those waits are what the count costs.
 WARMUP_STEPS = 1
-TIMED_STEPS = 8
+TIMED_STEPS = 5
 # Full steps a fit trains before its first probe: its first steps are slow whatever the count
 # (memory first touched, the optimizer's state made), and would make the first candidate look
 # slow.
@@ -279,8 +279,8 @@ def make_tuner(
     this process may use one thread only. ``previous``, the tuner of the same net's last
     call (``warm_start``, ``partial_fit``), goes on when it tunes the same counts. A new
     tuner probes after :data:`SETTLE_STEPS` steps when ``max(epochs, REFERENCE_EPOCHS)``
-    epochs hold at least :data:`STEPS_PER_PROBE_STEP` times the steps of a probe (900 steps
-    for 2 candidates: 45 steps per epoch); otherwise (tiny data) it first trains that many
+    epochs hold at least :data:`STEPS_PER_PROBE_STEP` times the steps of a probe (600 steps
+    for 2 candidates: 30 steps per epoch); otherwise (tiny data) it first trains that many
     steps at the limit, over this and later calls on the same net, so that a short fit never
     pays for a probe.
     """

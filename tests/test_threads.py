@@ -194,11 +194,11 @@ def test_auto_chooses_the_count_the_clock_finds_faster(
         random_state=0,
         verbose=1,
     ).fit(X, y)
-    # 400 samples, batch 8: 50 steps per epoch; 20 epochs hold 1000 steps, 50 x the probe's 18.
+    # 400 samples, batch 8: 50 steps per epoch; 20 epochs hold 1000 steps, 50 x the probe's 12.
     # The probe follows the first 20 steps, at the limit.
     seen = _recorded(clf)
-    assert seen[:38] == [2] * 20 + [1] * 9 + [2] * 9
-    assert set(seen[38:]) == {chosen}
+    assert seen[:32] == [2] * 20 + [1] * 6 + [2] * 6
+    assert set(seen[32:]) == {chosen}
     assert clf.history_[0]["thread_probe"] == step_seconds
     assert all("thread_probe" not in row for row in clf.history_[1:])
     assert [row["n_threads"] for row in clf.history_] == [chosen] * 8
@@ -215,7 +215,7 @@ def test_a_fit_too_short_to_pay_for_the_probe_trains_at_the_limit(two_threads, d
     monkeypatch.setattr(threads, "REFERENCE_EPOCHS", 1)  # count only the fit's own epochs
     monkeypatch.setattr(threads, "thread_limit", lambda: 2)
     monkeypatch.setattr(threads, "CLOCK", fake_clock({1: 1.0, 2: 3.0}))
-    # 7 epochs of 50 steps: 350 < 900 planned steps.
+    # 7 epochs of 50 steps: 350 < 600 planned steps.
     clf = MLPClassifier(max_epochs=7, batch_size=8, validation_fraction=0.0).fit(X, y)
     assert [row["n_threads"] for row in clf.history_] == [2] * 7
     assert all("thread_probe" not in row for row in clf.history_)
@@ -233,14 +233,14 @@ def test_short_calls_on_one_net_probe_once_they_have_trained_enough(two_threads,
         warm_start=True,
         callbacks=[RecordThreads()],
     )
-    for _ in range(20):  # 20 calls of one epoch, 50 steps each
+    for _ in range(14):  # 14 calls of one epoch, 50 steps each
         clf.fit(X, y)
         assert torch.get_num_threads() == 2
     counts = [row["n_threads"] for row in clf.history_]
-    # 900 steps (18 epochs) at the limit; the probe starts after the last step of epoch 18
-    # (its first candidate, 1, is set then) and ends in epoch 19, choosing 1.
-    assert counts == [2] * 17 + [1, 1, 1]
-    assert [i for i, row in enumerate(clf.history_) if "thread_probe" in row] == [18]
+    # 600 steps (12 epochs) at the limit; the probe starts after the last step of epoch 12
+    # (its first candidate, 1, is set then) and ends in epoch 13, choosing 1.
+    assert counts == [2] * 11 + [1, 1, 1]
+    assert [i for i, row in enumerate(clf.history_) if "thread_probe" in row] == [12]
     assert clf.n_threads_ == 1
 
 
@@ -248,7 +248,7 @@ def test_one_epoch_of_enough_steps_probes_at_once(two_threads, data, monkeypatch
     X, y = data
     monkeypatch.setattr(threads, "thread_limit", lambda: 2)
     monkeypatch.setattr(threads, "CLOCK", fake_clock({1: 3.0, 2: 1.0}))
-    # 50 steps per epoch: 20 epochs would hold 1000 steps, enough for a probe of 18.
+    # 50 steps per epoch: 20 epochs would hold 1000 steps, enough for a probe of 12.
     clf = MLPClassifier(max_epochs=1, batch_size=8, validation_fraction=0.0).fit(X, y)
     assert clf.history_[0]["thread_probe"] == {1: 3.0, 2: 1.0}
     assert clf.n_threads_ == 2
@@ -257,12 +257,12 @@ def test_one_epoch_of_enough_steps_probes_at_once(two_threads, data, monkeypatch
 def test_make_tuner_only_for_auto_on_a_cpu_with_a_choice(two_threads, monkeypatch):
     monkeypatch.setattr(threads, "thread_limit", lambda: 4)
     cpu = torch.device("cpu")
-    # A probe of 3 candidates takes 27 steps: it pays in 20 epochs of 68 steps, 1350; then it
-    # starts once the fit's first steps are trained, else after 1350 steps.
-    assert make_tuner("auto", cpu, 32, 68, 1).candidates == [1, 2, 4]
-    assert make_tuner("auto", cpu, 32, 68, 1).wait_steps == threads.SETTLE_STEPS
-    assert make_tuner("auto", cpu, 32, 45, 30).wait_steps == threads.SETTLE_STEPS
-    assert make_tuner("auto", cpu, 32, 67, 20).wait_steps == 1350
+    # A probe of 3 candidates takes 18 steps: it pays in 20 epochs of 45 steps, 900; then it
+    # starts once the fit's first steps are trained, else after 900 steps.
+    assert make_tuner("auto", cpu, 32, 45, 1).candidates == [1, 2, 4]
+    assert make_tuner("auto", cpu, 32, 45, 1).wait_steps == threads.SETTLE_STEPS
+    assert make_tuner("auto", cpu, 32, 30, 30).wait_steps == threads.SETTLE_STEPS
+    assert make_tuner("auto", cpu, 32, 44, 20).wait_steps == 900
     assert make_tuner(2, cpu, 32, 100, 100) is None
     assert make_tuner("auto", torch.device("cuda"), 32, 100, 100) is None
     monkeypatch.setattr(threads, "thread_limit", lambda: 1)
