@@ -20,10 +20,10 @@ import optuna  # noqa: E402
 
 from skdeep import MLPClassifier  # noqa: E402
 from skdeep.cli import main  # noqa: E402
-from skdeep.search import tune  # noqa: E402
+from skdeep.search import tune, tune_budget  # noqa: E402
 from skdeep.search.tune_budget import parse_budget  # noqa: E402
 from skdeep.search.tune_data import load_tune_data  # noqa: E402
-from skdeep.search.tune_spaces import MODEL_SPACES  # noqa: E402
+from skdeep.search.tune_spaces import DATA_KINDS, MODEL_SPACES  # noqa: E402
 
 # The function shadows its module as an attribute of skdeep.search; the module itself:
 tune_module = sys.modules["skdeep.search.tune"]
@@ -61,6 +61,60 @@ def test_parse_budget_reads_units_and_sums_them():
     for bad in ("-5m", "10 minutes", "m", "", True, [10]):
         with pytest.raises(ValueError, match="--budget"):
             parse_budget(bad)
+
+
+def _in_space(model_space, params) -> bool:
+    """Whether ``params`` is a point of the space: every value in its range, none missing."""
+    dimensions = dict(model_space.space.dimensions)
+    layers = params.get("n_layers", 0) if model_space.per_layer is not None else 0
+    for layer in range(1, layers + 1):
+        for name, dimension in model_space.per_layer.dimensions.items():
+            dimensions[f"{name}_{layer}"] = dimension
+    if set(dimensions) != set(params):
+        return False
+    for name, dimension in dimensions.items():
+        value = params[name]
+        if dimension.choices is not None:
+            if value not in dimension.choices:
+                return False
+        elif not dimension.low <= value <= dimension.high or (
+            dimension.kind == "int" and not isinstance(value, int)
+        ):
+            return False
+    return True
+
+
+@pytest.mark.parametrize("model", ["mlp", "deep-mlp", "cnn"])
+def test_first_trials_are_points_of_the_space_and_tables_get_their_own(model):
+    model_space = MODEL_SPACES[model]
+    assert set(model_space.starts) <= set(DATA_KINDS)
+    for start in model_space.starts.values():
+        assert start.first_trials
+        for params in start.first_trials:
+            assert _in_space(model_space, params), params
+            # What Optuna replays of an enqueued trial is the trial itself.
+            assert model_space.suggest(optuna.trial.FixedTrial(dict(params))) == params
+    if model == "cnn":
+        assert set(model_space.starts) == {"images"}
+        with pytest.raises(ValueError, match="--model cnn takes images data, not regression"):
+            model_space.start("regression")
+        return
+    images = model_space.start("images").first_trials
+    for kind in ("classification", "regression"):
+        table = model_space.start(kind)
+        assert not set(map(str, table.first_trials)) & set(map(str, images))
+        assert table.max_epochs > model_space.start("images").max_epochs
+
+
+def test_out_of_space_points_are_told_apart():
+    """The check above can fail: a width out of range, a missing or an unknown parameter."""
+    params = dict(MODEL_SPACES["mlp"].start("images").first_trials[0])
+    assert _in_space(MODEL_SPACES["mlp"], params)
+    assert not _in_space(MODEL_SPACES["mlp"], {**params, "width": 4096})
+    assert not _in_space(MODEL_SPACES["mlp"], {**params, "lr_schedule": None})
+    assert not _in_space(MODEL_SPACES["mlp"], {**params, "n_layers": 2})
+    del params["l2"]
+    assert not _in_space(MODEL_SPACES["mlp"], params)
 
 
 def test_tune_writes_its_files_and_scores_the_refit_once(tmp_path):
@@ -153,34 +207,69 @@ def test_the_search_never_sees_the_test_rows(tmp_path, monkeypatch):
     assert (test_kind, scored_ids) == ("predict", test_ids)  # the one look at the test rows
 
 
+class _EpochClock:
+    """A fake clock on which every epoch of every fit lasts one second, and nothing else
+    takes any time: what the budget decides no longer depends on the machine's load."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_the_budget_stops_a_trial_between_epochs_and_leaves_time_for_the_refit(
     tmp_path, monkeypatch
 ):
-    # No early stopping in practice and endless epochs: only the budget can end the trial.
-    patient = dataclasses.replace(MODEL_SPACES["mlp"], patience=100_000)
-    monkeypatch.setitem(MODEL_SPACES, "mlp", patient)
-    budget = 6.0
-    start = time.monotonic()
-    result = tune(
-        "digits",
-        budget=budget,
-        n_trials=50,
-        max_epochs=100_000,
-        out=tmp_path / "r",
-        progress="quiet",
+    clock = _EpochClock()
+    monkeypatch.setattr(
+        tune_module, "Budget", lambda seconds: tune_budget.Budget(seconds, clock=clock)
     )
-    elapsed = time.monotonic() - start
-    first = result.study.trials[0]
+    end_epoch = tune_budget.BudgetStop.on_epoch_end
+
+    def one_second_epochs(self, net, **kwargs):
+        clock.now += 1.0
+        end_epoch(self, net, **kwargs)
+
+    monkeypatch.setattr(tune_budget.BudgetStop, "on_epoch_end", one_second_epochs)
+    # No early stopping in practice: only the budget (or 200 epochs) can end a trial.
+    images = MODEL_SPACES["mlp"].start("images")
+    patient = dataclasses.replace(
+        MODEL_SPACES["mlp"], starts={"images": dataclasses.replace(images, patience=1000)}
+    )
+    monkeypatch.setitem(MODEL_SPACES, "mlp", patient)
+    budget = 30.0
+    result = tune(
+        "digits", budget=budget, n_trials=50, max_epochs=200, out=tmp_path / "r",
+        progress="quiet",
+    )  # fmt: skip
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    trials = [t for t in result.study.trials if t.state.name != "WAITING"]
+    first = trials[0]
     assert first.user_attrs["stopped_by"] == "budget"
     assert first.state.name == "COMPLETE"  # scored as trained so far
-    assert result.summary["n_trials"] == 1  # no time was left to start another
-    assert result.study.trials[1].state.name == "WAITING"  # the second enqueued one
-    summary = result.summary
-    assert summary["refit_epochs"] == first.user_attrs["best_epoch"]
+    # It stopped at the first epoch after which one more epoch and its own refit (its epochs
+    # scaled to the refit's rows, plus the margin) would overrun the budget.
+    factor = summary["n_train"] / (summary["n_fit"] * (1 - tune_module.EARLY_STOPPING_FRACTION))
+    margin = 1.0 + 0.02 * budget
+
+    def overruns(epochs):
+        return budget - epochs < 1.0 + 1.1 * factor * epochs + margin
+
+    stop = next(epochs for epochs in range(1, 200) if overruns(epochs))
+    assert first.user_attrs["epochs"] == stop
+    assert all(t.user_attrs["stopped_by"] == "budget" for t in trials)
+    # The refit got the epochs its trial peaked at, uncut, and all of it fit in the budget:
+    # on this clock the run lasted exactly its epochs.
+    assert summary["refit_epochs"] == summary["refit_epochs_planned"]
+    assert summary["refit_epochs"] == result.study.trials[summary["best_trial"]].user_attrs[
+        "best_epoch"
+    ]
     assert not summary["refit_stopped_by_budget"]
-    # Generous margin for a loaded machine: epochs last well under a second here.
-    assert summary["search_seconds"] + summary["refit_seconds"] < budget + 3
-    assert elapsed < budget + 30  # data, study and report included
+    trained = sum(t.user_attrs["epochs"] for t in trials) + summary["refit_epochs"]
+    assert summary["seconds"] == trained <= budget
+    assert summary["search_stopped_by"] == "budget" and summary["n_trials"] < 50
+    assert result.study.trials[len(trials)].state.name == "WAITING"  # enqueued, never started
 
 
 def _finished(storage: str) -> list:
@@ -255,3 +344,23 @@ def test_a_csv_regression_is_scored_by_r2_beside_hist_gradient_boosting(tmp_path
     assert summary["n_test"] == 60 and summary["baseline"]["model"] == "HistGradientBoosting"
     widths = summary["best_estimator_params"]["hidden_layer_sizes"]
     assert len(widths) == summary["best_params"]["n_layers"]
+    # A table starts from the first trials of tables, not from MNIST's.
+    first = MODEL_SPACES["deep-mlp"].start("regression").first_trials
+    assert [t.params for t in result.study.trials] == [dict(p) for p in first]
+    assert result.study.trials[0].params != MODEL_SPACES["deep-mlp"].start("images").first_trials[0]
+
+
+def test_a_csv_classification_starts_from_the_first_trials_of_tables(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x1": rng.normal(size=200), "x2": rng.normal(size=200)})
+    frame["label"] = np.where(frame["x1"] + frame["x2"] > 0, "yes", "no")
+    csv = tmp_path / "people.csv"
+    frame.to_csv(csv, index=False)
+    result = tune(
+        str(csv), "mlp", target="label", budget=None, n_trials=1, max_epochs=2,
+        out=tmp_path / "r", progress="quiet",
+    )  # fmt: skip
+    first = MODEL_SPACES["mlp"].start("classification").first_trials[0]
+    assert result.study.trials[0].params == dict(first)
+    assert first["width"] != MODEL_SPACES["mlp"].start("images").first_trials[0]["width"]
+    assert 0.0 <= result.summary["test_accuracy"] <= 1.0

@@ -26,7 +26,7 @@ from .progress import _seconds
 from .pruning import OptunaPruning
 from .tune_budget import Budget, BudgetStop, parse_budget
 from .tune_data import IMAGE_DATASETS, TuneData, check_dataset, load_tune_data
-from .tune_spaces import MODEL_SPACES, MODELS, ModelSpace
+from .tune_spaces import MODEL_SPACES, MODELS, ModelSpace, data_kind
 
 # The share of the training rows that selects among the trials (the rest trains them).
 VALIDATION_SIZE = 0.1
@@ -120,6 +120,7 @@ def make_estimator(
     params: dict,
     *,
     max_epochs: int,
+    patience: int,
     validating: bool,
     callbacks: list,
     device: str,
@@ -132,7 +133,7 @@ def make_estimator(
         **model_space.estimator_params(params),
         max_epochs=max_epochs,
         early_stopping=validating,
-        n_iter_no_change=model_space.patience,
+        n_iter_no_change=patience,
         validation_fraction=EARLY_STOPPING_FRACTION if validating else 0.0,
         callbacks=callbacks,
         device=device,
@@ -180,6 +181,7 @@ class _Objective:
         budget,
         *,
         max_epochs,
+        patience,
         device,
         random_state,
         refit_factor,
@@ -190,6 +192,7 @@ class _Objective:
         self.X_valid, self.y_valid = X_valid, y_valid
         self.budget = budget
         self.max_epochs = max_epochs
+        self.patience = patience
         self.device = device
         self.random_state = random_state
         self.refit_factor = refit_factor
@@ -208,6 +211,7 @@ class _Objective:
             self.model_space,
             params,
             max_epochs=self.max_epochs,
+            patience=self.patience,
             validating=True,
             callbacks=callbacks,
             device=self.device,
@@ -273,6 +277,7 @@ class _Watch:
         self.quiet = quiet
         self.metric = metric
         self.added = 0
+        self.stopped = False  # by the budget
 
     def update_reserve(self, study) -> None:
         complete = _complete(study)
@@ -292,6 +297,7 @@ class _Watch:
         ]
         two_epochs = 2 * float(np.median(per_epoch)) if per_epoch else 0.0
         if self.budget.left() - self.budget.reserve < two_epochs:
+            self.stopped = True
             study.stop()
         if self.quiet:
             return
@@ -426,7 +432,8 @@ def tune(
     max_samples : int or None, default=None
         Train (search and refit) on a random subset of the training rows.
     max_epochs : int or None, default=None
-        Epochs per trial; None takes the model's (40 for the MLPs, 20 for the CNN).
+        Epochs per trial; None takes the model's for the data (40 for the MLPs and 20 for
+        the CNN on images, 150 on tables).
     device : str, default="auto"
     random_state : int, default=0
         Seeds the splits, the networks and the sampler.
@@ -480,7 +487,8 @@ def tune(
         random_state=random_state,
     )
     model_space = MODEL_SPACES[model]
-    epochs = max_epochs or model_space.max_epochs
+    starting = model_space.start(data_kind(data.images, data.task))
+    epochs = max_epochs or starting.max_epochs
     X_fit, X_valid, y_fit, y_valid = train_test_split(
         data.X_train,
         data.y_train,
@@ -516,7 +524,7 @@ def tune(
             f"{config}; give another --storage."
         )
     study.set_user_attr("tune", config)
-    for params in model_space.first_trials:
+    for params in starting.first_trials:
         study.enqueue_trial(dict(params), skip_if_exists=True)
 
     metric = _metric(data.task)
@@ -531,6 +539,7 @@ def tune(
         y_valid,
         budget_clock,
         max_epochs=epochs,
+        patience=starting.patience,
         device=device,
         random_state=random_state,
         refit_factor=refit_factor,
@@ -546,14 +555,11 @@ def tune(
             flush=True,
         )
     search_start = time.perf_counter()
+    # No Optuna timeout: the watch stops the study on the budget's own clock.
     if budget_clock.left() - budget_clock.reserve > 0:
-        study.optimize(
-            objective,
-            n_trials=n_trials,
-            timeout=None if seconds is None else max(budget_clock.left(), 1e-3),
-            callbacks=[watch],
-            catch=(),
-        )
+        study.optimize(objective, n_trials=n_trials, callbacks=[watch], catch=())
+    else:
+        watch.stopped = True
     search_seconds = time.perf_counter() - search_start
 
     complete = _complete(study)
@@ -570,6 +576,7 @@ def tune(
         model_space,
         best.params,
         max_epochs=refit_epochs,
+        patience=starting.patience,
         validating=False,
         callbacks=[BudgetStop(budget_clock if seconds else None, None, refit_record)],
         device=device,
@@ -596,6 +603,7 @@ def tune(
         f"test_{metric}": test_score,
         **_trial_counts(study),
         "trials_this_run": watch.added,
+        "search_stopped_by": "budget" if watch.stopped else "trials",
         "seconds": elapsed,
         "budget_seconds": seconds,
         "search_seconds": search_seconds,

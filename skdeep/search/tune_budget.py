@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Callable
 from numbers import Real
 
 from skorch.callbacks import Callback
@@ -51,11 +52,17 @@ class Budget:
     ``reserve`` is the estimated seconds of the refit of the best trial so far (its epochs
     times its seconds per epoch, scaled to the rows of the refit); the search stops a trial
     or the study when going on would eat into it.
+
+    ``clock`` (seconds, monotonic) is what the budget and the fits it bounds read the time
+    from; a test gives a fake one.
     """
 
-    def __init__(self, seconds: float | None) -> None:
+    def __init__(
+        self, seconds: float | None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.seconds = seconds
-        self.start = time.monotonic()
+        self.clock = clock
+        self.start = clock()
         self.end = math.inf if seconds is None else self.start + seconds
         self.reserve = 0.0
         # What a refit costs beyond its epochs: building it, the last trial's scoring and
@@ -68,10 +75,10 @@ class Budget:
 
     def left(self) -> float:
         """Seconds until the budget ends (inf without one)."""
-        return self.end - time.monotonic()
+        return self.end - self.clock()
 
     def elapsed(self) -> float:
-        return time.monotonic() - self.start
+        return self.clock() - self.start
 
 
 class BudgetStop(Callback):
@@ -112,16 +119,17 @@ class BudgetStop(Callback):
         self.record.update(epochs=0, seconds_per_epoch=None, stopped_by_budget=False)
         self._stop = False
         self._epoch_start = None
+        self._clock = time.monotonic if self.budget is None else self.budget.clock
 
     def on_epoch_begin(self, net, **kwargs) -> None:
         if self._stop:
             self.record["stopped_by_budget"] = True
             raise KeyboardInterrupt  # skorch ends the fit and runs on_train_end
-        self._epoch_start = time.monotonic()
+        self._epoch_start = self._clock()
 
     def on_epoch_end(self, net, **kwargs) -> None:
         epochs = self.record["epochs"] + 1
-        seconds = time.monotonic() - self._epoch_start
+        seconds = self._clock() - self._epoch_start
         previous = self.record["seconds_per_epoch"]
         per_epoch = seconds if previous is None else (previous * (epochs - 1) + seconds) / epochs
         self.record.update(epochs=epochs, seconds_per_epoch=per_epoch)

@@ -1,9 +1,9 @@
-"""The search space of each model that ``skdeep tune`` tunes, and its strong first trials."""
+"""The search space of each model that ``skdeep tune`` tunes, and how it starts on each data."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .space import SearchSpace
@@ -11,6 +11,8 @@ from .space import SearchSpace
 MODELS = ("mlp", "deep-mlp", "cnn")
 # "none" rather than None: a missing value would read as NaN in the tables and figures.
 LR_SCHEDULES = ["none", "exponential", "plateau", "cyclic"]
+# What a tuning run trains on: images (classes), or a table of classes or of a number.
+DATA_KINDS = ("images", "classification", "regression")
 
 # What every model tunes the same way: how it is trained and regularised.
 _TRAINING = {
@@ -24,22 +26,71 @@ _TRAINING = {
 }
 
 
+def data_kind(images: bool, task: str) -> str:
+    """``"images"``, or the task of a table: the key of :attr:`ModelSpace.starts`."""
+    return "images" if images else task
+
+
+def _training(
+    batch_size: int,
+    learning_rate: float,
+    *,
+    dropout: float = 0.0,
+    l2: float = 1e-8,
+    lr_schedule: str = "none",
+    optimizer: str = "adam",
+) -> dict[str, Any]:
+    """The training half of a first trial: every model's parameters in ``_TRAINING``."""
+    return {
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "optimizer": optimizer,
+        "dropout": dropout,
+        "l2": l2,
+        "lr_schedule": lr_schedule,
+    }
+
+
+def _widths(*widths: int) -> dict[str, int]:
+    """deep-mlp's layers of a first trial: ``n_layers`` and ``width_1`` ... ``width_<n>``."""
+    return {"n_layers": len(widths), **{f"width_{i}": w for i, w in enumerate(widths, 1)}}
+
+
+@dataclass(frozen=True)
+class Start:
+    """How a model starts on one kind of data: its first trials, epochs and patience.
+
+    ``first_trials`` are given to Optuna's ``enqueue_trial`` before TPE takes over;
+    ``max_epochs`` bounds every trial and ``patience`` is its early stopping's, in epochs.
+    """
+
+    first_trials: tuple[Mapping[str, Any], ...]
+    max_epochs: int
+    patience: int
+
+
 @dataclass(frozen=True)
 class ModelSpace:
-    """The search space of one model: fixed parameters, conditional ones, first trials.
+    """The search space of one model, and how it starts on each kind of data.
 
     ``space`` is drawn in every trial. ``per_layer`` is drawn once per hidden layer, as
     ``width_1`` ... ``width_<n_layers>``, after ``n_layers`` (deep-mlp's conditional widths).
-    ``first_trials`` are given to Optuna's ``enqueue_trial`` before TPE takes over.
+    ``starts`` maps each kind of data the model takes (:data:`DATA_KINDS`) to its
+    :class:`Start`.
     """
 
     name: str
     space: SearchSpace
+    starts: Mapping[str, Start]
     per_layer: SearchSpace | None = None
-    first_trials: tuple[Mapping[str, Any], ...] = ()
-    max_epochs: int = 30
-    patience: int = 4
-    notes: tuple[str, ...] = field(default=())
+
+    def start(self, kind: str) -> Start:
+        """The :class:`Start` of ``kind``, one of :data:`DATA_KINDS` that the model takes."""
+        if kind not in self.starts:
+            raise ValueError(
+                f"--model {self.name} takes {' or '.join(self.starts)} data, not {kind}."
+            )
+        return self.starts[kind]
 
     def suggest(self, trial) -> dict[str, Any]:
         """Draw one trial's parameters, with the conditional widths of its layers."""
@@ -81,54 +132,80 @@ class ModelSpace:
         return params
 
 
+# Tables: a few thousand to tens of thousands of rows, so an epoch is short and a network
+# needs many of them; a slowly decaying rate and patience let it settle.
+_TABLE_EPOCHS = {"max_epochs": 150, "patience": 10}
+
 MODEL_SPACES: dict[str, ModelSpace] = {
     "mlp": ModelSpace(
         "mlp",
         SearchSpace({"width": ("int", 128, 2048, "log"), **_TRAINING}),
-        first_trials=(
-            # The course's best MLP: 784-1685-10, Adam 5e-4, batch 100 (98.78 % on MNIST).
-            {
-                "width": 1685,
-                "batch_size": 100,
-                "learning_rate": 5e-4,
-                "optimizer": "adam",
-                "dropout": 0.0,
-                "l2": 1e-8,
-                "lr_schedule": "none",
-            },
-            # The same width regularised: dropout and a decaying rate let it train longer.
-            {
-                "width": 1685,
-                "batch_size": 128,
-                "learning_rate": 1e-3,
-                "optimizer": "adam",
-                "dropout": 0.3,
-                "l2": 1e-8,
-                "lr_schedule": "exponential",
-            },
-        ),
-        max_epochs=40,
-        patience=5,
+        starts={
+            "images": Start(
+                (
+                    # The course's best MLP: 784-1685-10, Adam 5e-4, batch 100 (98.78 % on MNIST).
+                    {"width": 1685, **_training(100, 5e-4)},
+                    # The same width regularised: dropout and a decaying rate let it train longer.
+                    {"width": 1685, **_training(128, 1e-3, dropout=0.3, lr_schedule="exponential")},
+                ),
+                max_epochs=40,
+                patience=5,
+            ),
+            "regression": Start(
+                (
+                    {"width": 256, **_training(64, 2e-3, dropout=0.05, lr_schedule="cyclic")},
+                    {"width": 512, **_training(256, 3e-3, l2=1e-6, lr_schedule="exponential")},
+                ),
+                **_TABLE_EPOCHS,
+            ),
+            "classification": Start(
+                (
+                    {
+                        "width": 256,
+                        **_training(256, 1e-3, dropout=0.2, l2=1e-5, lr_schedule="exponential"),
+                    },
+                    {"width": 512, **_training(128, 5e-4, dropout=0.3, lr_schedule="cyclic")},
+                ),
+                **_TABLE_EPOCHS,
+            ),
+        },
     ),
     "deep-mlp": ModelSpace(
         "deep-mlp",
         SearchSpace({"n_layers": ("int", 2, 4), **_TRAINING}),
         per_layer=SearchSpace({"width": ("int", 64, 2048, "log")}),
-        first_trials=(
-            {
-                "n_layers": 2,
-                "width_1": 1024,
-                "width_2": 1024,
-                "batch_size": 128,
-                "learning_rate": 1e-3,
-                "optimizer": "adam",
-                "dropout": 0.3,
-                "l2": 1e-8,
-                "lr_schedule": "exponential",
-            },
-        ),
-        max_epochs=40,
-        patience=5,
+        starts={
+            "images": Start(
+                (
+                    {
+                        **_widths(1024, 1024),
+                        **_training(128, 1e-3, dropout=0.3, lr_schedule="exponential"),
+                    },
+                ),
+                max_epochs=40,
+                patience=5,
+            ),
+            "regression": Start(
+                (
+                    {
+                        **_widths(512, 256, 128),
+                        **_training(128, 1e-3, l2=1e-6, lr_schedule="exponential"),
+                    },
+                    {**_widths(256, 256), **_training(256, 2e-3, dropout=0.05)},
+                ),
+                **_TABLE_EPOCHS,
+            ),
+            "classification": Start(
+                (
+                    {
+                        **_widths(256, 128),
+                        **_training(256, 1e-3, dropout=0.2, l2=1e-5, lr_schedule="exponential"),
+                    },
+                    {**_widths(512, 256, 128), **_training(128, 5e-4, dropout=0.3)},
+                ),
+                **_TABLE_EPOCHS,
+            ),
+        },
     ),
     "cnn": ModelSpace(
         "cnn",
@@ -142,38 +219,32 @@ MODEL_SPACES: dict[str, ModelSpace] = {
                 **_TRAINING,
             }
         ),
-        first_trials=(
-            # LeNet-5-like, wider (16 and 32 filters: what two CPU cores train in minutes),
-            # one dense layer, dropout and a decaying rate.
-            {
-                "filters_1": 16,
-                "filters_2": 32,
-                "kernel_1": 5,
-                "kernel_2": 5,
-                "dense_units": 128,
-                "batch_size": 128,
-                "learning_rate": 1e-3,
-                "optimizer": "adam",
-                "dropout": 0.3,
-                "l2": 1e-8,
-                "lr_schedule": "exponential",
-            },
-            # LeNet-5's own sizes (6 and 16 filters, 120 units).
-            {
-                "filters_1": 6,
-                "filters_2": 16,
-                "kernel_1": 5,
-                "kernel_2": 5,
-                "dense_units": 120,
-                "batch_size": 64,
-                "learning_rate": 1e-3,
-                "optimizer": "adam",
-                "dropout": 0.0,
-                "l2": 1e-8,
-                "lr_schedule": "none",
-            },
-        ),
-        max_epochs=20,
-        patience=4,
+        starts={
+            "images": Start(
+                (
+                    # LeNet-5-like, wider (16 and 32 filters: what two CPU cores train in
+                    # minutes), one dense layer, dropout and a decaying rate.
+                    {
+                        "filters_1": 16,
+                        "filters_2": 32,
+                        "kernel_1": 5,
+                        "kernel_2": 5,
+                        "dense_units": 128,
+                        **_training(128, 1e-3, dropout=0.3, lr_schedule="exponential"),
+                    },
+                    # LeNet-5's own sizes (6 and 16 filters, 120 units).
+                    {
+                        "filters_1": 6,
+                        "filters_2": 16,
+                        "kernel_1": 5,
+                        "kernel_2": 5,
+                        "dense_units": 120,
+                        **_training(64, 1e-3),
+                    },
+                ),
+                max_epochs=20,
+                patience=4,
+            ),
+        },
     ),
 }
