@@ -2,38 +2,27 @@
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-import numpy as np
-from sklearn.base import clone
-from sklearn.compose import TransformedTargetRegressor
-from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from ._deps import require
-from .objective import open_study, storage_url
+from ._tune_study import STUDY_FILE, open_tune_study, prepare_out, safe_url
+from ._tune_trial import EARLY_STOPPING_FRACTION, Objective, make_estimator, metric_name, score
+from ._tune_watch import Watch, best_trial, trial_counts
+from .objective import storage_url
 from .progress import _seconds
-from .pruning import OptunaPruning
 from .tune_budget import Budget, BudgetStop, parse_budget
 from .tune_data import IMAGE_DATASETS, TuneData, check_dataset, load_tune_data
-from .tune_spaces import MODEL_SPACES, MODELS, ModelSpace, data_kind
+from .tune_spaces import MODEL_SPACES, MODELS, data_kind
 
 # The share of the training rows that selects among the trials (the rest trains them).
 VALIDATION_SIZE = 0.1
-# The share of a trial's training rows that its early stopping and the pruner watch.
-EARLY_STOPPING_FRACTION = 0.1
-CONFIG_FILE = "tune.json"
-STUDY_FILE = "study.db"
 
 
 @dataclass
@@ -47,7 +36,8 @@ class TuneResult:
     files: list[Path]
 
 
-def _check_options(model: str, n_trials, storage, max_epochs) -> None:
+def _check_options(dataset, model: str, target, n_trials, storage, max_epochs, progress) -> None:
+    """Raise ValueError for a bad option, before anything is loaded or written."""
     if model not in MODELS:
         raise ValueError(f"--model must be one of {list(MODELS)}, got {model!r}.")
     for name, value in (("--trials", n_trials), ("max_epochs", max_epochs)):
@@ -62,292 +52,14 @@ def _check_options(model: str, n_trials, storage, max_epochs) -> None:
             sqlalchemy.engine.make_url(url)
         except sqlalchemy.exc.ArgumentError as error:
             raise ValueError(f"--storage is not a database URL or file path: {error}") from None
-
-
-def _config(dataset, model, target, max_samples, random_state) -> dict:
-    return {
-        "dataset": dataset,
-        "model": model,
-        "target": target,
-        "max_samples": max_samples,
-        "random_state": random_state,
-    }
-
-
-def _prepare_out(out: Path, config: dict, force: bool) -> bool:
-    """Create ``out`` or reopen the tune run it holds; return whether it is resumed.
-
-    A tune folder is resumed, never replaced; any other folder must be empty or missing (the
-    root, the home and the current folder are refused, as for every skdeep report).
-    """
-    from .._files import check_output_dir
-
-    marker = out / CONFIG_FILE
-    if out.is_dir() and marker.exists():
-        if force:
-            raise FileExistsError(
-                f"{out} holds a tune run, which is resumed, never replaced: rerun without "
-                "--force to add trials to it, or choose another --out."
-            )
-        previous = json.loads(marker.read_text())
-        if previous != config:
-            raise ValueError(
-                f"{out} holds a tune run of {previous}, not of {config}; choose another --out."
-            )
-        return True
-    if force and out.is_dir() and any(out.iterdir()):
-        raise FileExistsError(
-            f"{out} is not empty and holds no tune run; skdeep tune writes only into an empty "
-            "or new folder: choose another --out."
+    check_dataset(dataset, target)
+    if model == "cnn" and dataset not in IMAGE_DATASETS:
+        raise ValueError(
+            f"--model cnn needs images ({', '.join(IMAGE_DATASETS)}); {dataset!r} is a table: "
+            "use --model mlp or deep-mlp."
         )
-    out = check_output_dir(out, force=False)
-    out.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps(config, indent=2))
-    return False
-
-
-def _network_class(model: str, task: str):
-    from ..estimators import CNNClassifier, MLPClassifier, MLPRegressor
-
-    if model == "cnn":
-        return CNNClassifier
-    return MLPClassifier if task == "classification" else MLPRegressor
-
-
-def make_estimator(
-    data: TuneData,
-    model_space: ModelSpace,
-    params: dict,
-    *,
-    max_epochs: int,
-    patience: int,
-    validating: bool,
-    callbacks: list,
-    device: str,
-    random_state: int,
-):
-    """The estimator of one trial (``validating``) or of the refit, with its preprocessing."""
-    from ..baselines import make_preprocessor
-
-    network = _network_class(model_space.name, data.task)(
-        **model_space.estimator_params(params),
-        max_epochs=max_epochs,
-        early_stopping=validating,
-        n_iter_no_change=patience,
-        validation_fraction=EARLY_STOPPING_FRACTION if validating else 0.0,
-        callbacks=callbacks,
-        device=device,
-        random_state=random_state,
-    )
-    if data.images:
-        return network  # pixels already in [0, 1]
-    preprocessing = make_preprocessor(data.X_train, scale=True)
-    if preprocessing != "passthrough":
-        preprocessing = clone(preprocessing)
-    estimator = Pipeline([("preprocess", preprocessing), ("model", network)])
-    if data.task == "regression":
-        # Networks learn badly on targets in the hundreds of thousands: standardise them.
-        estimator = TransformedTargetRegressor(regressor=estimator, transformer=StandardScaler())
-    return estimator
-
-
-def _score(task: str, estimator, X, y) -> float:
-    predicted = estimator.predict(X)
-    if task == "classification":
-        return float(accuracy_score(y, predicted))
-    return float(r2_score(y, predicted))
-
-
-def _best_epoch(estimator) -> int:
-    from ..compare import find_network
-
-    history = find_network(estimator).history_
-    best = [row["epoch"] for row in history if row.get("valid_loss_best")]
-    return int(best[-1]) if best else len(history)
-
-
-class _Objective:
-    """One trial: draw, train on the fitting rows with pruning and the budget, score on the
-    selection rows."""
-
-    def __init__(
-        self,
-        data,
-        model_space,
-        X_fit,
-        y_fit,
-        X_valid,
-        y_valid,
-        budget,
-        *,
-        max_epochs,
-        patience,
-        device,
-        random_state,
-        refit_factor,
-    ):
-        self.data = data
-        self.model_space = model_space
-        self.X_fit, self.y_fit = X_fit, y_fit
-        self.X_valid, self.y_valid = X_valid, y_valid
-        self.budget = budget
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.device = device
-        self.random_state = random_state
-        self.refit_factor = refit_factor
-        self.monitor = "valid_acc" if data.task == "classification" else "valid_loss"
-
-    def __call__(self, trial) -> float:
-        optuna = require("optuna")
-        params = self.model_space.suggest(trial)
-        record: dict = {}
-        callbacks = [
-            BudgetStop(self.budget, self.refit_factor, record),
-            OptunaPruning(trial, monitor=self.monitor, epochs_per_fold=self.max_epochs),
-        ]
-        estimator = make_estimator(
-            self.data,
-            self.model_space,
-            params,
-            max_epochs=self.max_epochs,
-            patience=self.patience,
-            validating=True,
-            callbacks=callbacks,
-            device=self.device,
-            random_state=self.random_state,
-        )
-        start = time.perf_counter()
-        stopped_by = None
-        try:
-            estimator.fit(self.X_fit, self.y_fit)
-        except optuna.TrialPruned:
-            stopped_by = "pruner"
-            raise
-        except Exception as error:  # a failed fit is recorded and the search goes on
-            stopped_by = "error"
-            trial.set_user_attr("error", f"{type(error).__name__}: {error}")
-            return math.nan
-        finally:
-            trial.set_user_attr("seconds", time.perf_counter() - start)
-            trial.set_user_attr("epochs", record.get("epochs", 0))
-            trial.set_user_attr("seconds_per_epoch", record.get("seconds_per_epoch"))
-            if stopped_by is not None:
-                trial.set_user_attr("stopped_by", stopped_by)
-        best_epoch = _best_epoch(estimator)
-        epochs = record["epochs"]
-        if record["stopped_by_budget"]:
-            stopped_by = "budget"
-        elif epochs < self.max_epochs:
-            stopped_by = "early_stopping"
-        else:
-            stopped_by = "max_epochs"
-        trial.set_user_attr("stopped_by", stopped_by)
-        trial.set_user_attr("best_epoch", best_epoch)
-        return _score(self.data.task, estimator, self.X_valid, self.y_valid)
-
-
-def _trial_counts(study) -> dict:
-    # Enqueued trials that no run has started yet (WAITING) are not counted.
-    states = [trial.state.name for trial in study.trials if trial.state.name != "WAITING"]
-    return {
-        "n_trials": len(states),
-        "n_complete": states.count("COMPLETE"),
-        "n_pruned": states.count("PRUNED"),
-        "n_failed": states.count("FAIL"),
-        "n_running": states.count("RUNNING"),
-    }
-
-
-def _complete(study) -> list:
-    return [t for t in study.trials if t.state.name == "COMPLETE" and math.isfinite(t.value)]
-
-
-class _Watch:
-    """Optuna callback after each trial: TensorBoard, the reserve for the refit, the stop,
-    and a progress line."""
-
-    def __init__(
-        self, budget: Budget, refit_factor: float, board_dir: Path, stream, quiet, metric: str
-    ) -> None:
-        self.budget = budget
-        self.refit_factor = refit_factor
-        self.board_dir = board_dir
-        self.stream = stream
-        self.quiet = quiet
-        self.metric = metric
-        self.added = 0
-        self.stopped = False  # by the budget
-
-    def update_reserve(self, study) -> None:
-        complete = _complete(study)
-        if complete:
-            best = max(complete, key=lambda t: t.value)
-            self.budget.reserve = self.budget.refit_reserve(_refit_seconds(best, self.refit_factor))
-
-    def __call__(self, study, trial) -> None:
-        self.added += 1
-        write_hparams(self.board_dir, trial, self.metric)
-        self.update_reserve(study)
-        complete = _complete(study)
-        per_epoch = [
-            t.user_attrs["seconds_per_epoch"]
-            for t in study.trials
-            if t.user_attrs.get("seconds_per_epoch")
-        ]
-        two_epochs = 2 * float(np.median(per_epoch)) if per_epoch else 0.0
-        if self.budget.left() - self.budget.reserve < two_epochs:
-            self.stopped = True
-            study.stop()
-        if self.quiet:
-            return
-        counts = _trial_counts(study)
-        state = trial.state.name.lower()
-        detail = f"{self.metric} {trial.value:.4f}" if state == "complete" else state
-        epochs = trial.user_attrs.get("epochs")
-        best = max(complete, key=lambda t: t.value) if complete else None
-        best_text = f"best {best.value:.4f} (trial {best.number})" if best else "no best yet"
-        left = self.budget.left()
-        left_text = "" if math.isinf(left) else f"; {_seconds(max(left, 0))} left"
-        print(
-            f"trial {trial.number}: {detail}, {epochs} epochs, "
-            f"{trial.user_attrs.get('seconds', 0):.0f} s | {counts['n_trials']} trials "
-            f"({self.added} this run), {counts['n_pruned']} pruned, {best_text}{left_text}",
-            file=self.stream,
-            flush=True,
-        )
-
-
-def _refit_seconds(trial, refit_factor: float) -> float:
-    per_epoch = trial.user_attrs.get("seconds_per_epoch") or 0.0
-    return refit_factor * per_epoch * trial.user_attrs.get("best_epoch", 1)
-
-
-def _hparam(value):
-    if isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
-
-
-def write_hparams(board_dir: Path, trial, metric: str) -> None:
-    """Write one trial to TensorBoard: its reported values per epoch and its HParams row."""
-    from torch.utils.tensorboard import SummaryWriter
-
-    with SummaryWriter(log_dir=str(board_dir / f"trial-{trial.number:04d}")) as writer:
-        for step, value in sorted(trial.intermediate_values.items()):
-            writer.add_scalar("pruning/reported", value, step)
-        hparams = {name: _hparam(value) for name, value in trial.params.items()}
-        hparams["state"] = trial.state.name.lower()
-        complete = trial.state.name == "COMPLETE" and trial.value is not None
-        writer.add_hparams(
-            hparams,
-            {
-                f"hparam/valid_{metric}": float(trial.value) if complete else math.nan,
-                "hparam/epochs": float(trial.user_attrs.get("epochs", 0)),
-                "hparam/seconds": float(trial.user_attrs.get("seconds", 0.0)),
-            },
-            run_name=".",
-        )
+    if progress not in ("auto", "lines", "quiet"):
+        raise ValueError(f"progress must be 'auto', 'lines' or 'quiet', got {progress!r}.")
 
 
 def _load_average() -> list[float] | None:
@@ -370,13 +82,9 @@ def _baseline(data: TuneData, random_state: int) -> dict | None:
     model.fit(data.X_train, data.y_train)
     return {
         "model": name,
-        f"test_{_metric(data.task)}": _score(data.task, model, data.X_test, data.y_test),
+        f"test_{metric_name(data.task)}": score(data.task, model, data.X_test, data.y_test),
         "seconds": time.perf_counter() - start,
     }
-
-
-def _metric(task: str) -> str:
-    return "accuracy" if task == "classification" else "r2"
 
 
 def tune(
@@ -455,27 +163,24 @@ def tune(
     >>> sorted(result.summary)[:3]  # doctest: +SKIP
     ['baseline', 'best_estimator_params', 'best_params']
     """
-    optuna = require("optuna")
     from .tune_report import write_report
 
     seconds = parse_budget(budget)
     if seconds is None and n_trials is None:
         raise ValueError("Give a --budget, a number of --trials, or both.")
-    _check_options(model, n_trials, storage, max_epochs)
-    check_dataset(dataset, target)
-    if model == "cnn" and dataset not in IMAGE_DATASETS:
-        raise ValueError(
-            f"--model cnn needs images ({', '.join(IMAGE_DATASETS)}); {dataset!r} is a table: "
-            "use --model mlp or deep-mlp."
-        )
-    if progress not in ("auto", "lines", "quiet"):
-        raise ValueError(f"progress must be 'auto', 'lines' or 'quiet', got {progress!r}.")
+    _check_options(dataset, model, target, n_trials, storage, max_epochs, progress)
     stream = sys.stdout if stream is None else stream
     quiet = progress == "quiet"
-    config = _config(dataset, model, target, max_samples, random_state)
+    config = {
+        "dataset": dataset,
+        "model": model,
+        "target": target,
+        "max_samples": max_samples,
+        "random_state": random_state,
+    }
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(out or f"skdeep-out/tune-{Path(dataset).stem}-{model}-{stamp}")
-    resumed = _prepare_out(out, config, force)
+    resumed = prepare_out(out, config, force)
     load_before = _load_average()
     budget_clock = Budget(seconds)
 
@@ -496,47 +201,19 @@ def tune(
         random_state=random_state,
         stratify=data.y_train if data.task == "classification" else None,
     )
-    n_trial_rows = len(y_fit) * (1 - EARLY_STOPPING_FRACTION)
-    refit_factor = len(data.y_train) / n_trial_rows
+    refit_factor = len(data.y_train) / (len(y_fit) * (1 - EARLY_STOPPING_FRACTION))
 
     study_name = f"tune-{Path(dataset).stem}-{model}"
     url = storage_url(storage) if storage is not None else storage_url(out / STUDY_FILE)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study = open_study(
-            study_name,
-            url,
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2),
-            heartbeat_interval=10,
-        )
-        # Seeded by the trials already there: a resumed study draws new points, not the
-        # ones its first run drew.
-        study.sampler = optuna.samplers.TPESampler(
-            n_startup_trials=4,
-            multivariate=True,
-            group=True,
-            seed=random_state + len(study.trials),
-        )
-    if study.user_attrs.get("tune", config) != config:
-        raise ValueError(
-            f"The study {study_name!r} in {url} was made for {study.user_attrs['tune']}, not "
-            f"{config}; give another --storage."
-        )
-    study.set_user_attr("tune", config)
-    for params in starting.first_trials:
-        study.enqueue_trial(dict(params), skip_if_exists=True)
-
-    metric = _metric(data.task)
-    watch = _Watch(budget_clock, refit_factor, out / "tensorboard", stream, quiet, metric)
+    study = open_tune_study(study_name, url, config, starting.first_trials, random_state)
+    metric = metric_name(data.task)
+    watch = Watch(budget_clock, refit_factor, out / "tensorboard", stream, quiet, metric)
     watch.update_reserve(study)
-    objective = _Objective(
+    objective = Objective(
         data,
         model_space,
-        X_fit,
-        y_fit,
-        X_valid,
-        y_valid,
+        (X_fit, y_fit),
+        (X_valid, y_valid),
         budget_clock,
         max_epochs=epochs,
         patience=starting.patience,
@@ -550,7 +227,7 @@ def tune(
         left = "" if seconds is None else f", budget {_seconds(seconds)}"
         print(
             f"{'resuming' if resumed else 'starting'} study {study_name} "
-            f"({_trial_counts(study)['n_trials']} trials so far{left}); writing to {out}/",
+            f"({trial_counts(study)['n_trials']} trials so far{left}); writing to {out}/",
             file=stream,
             flush=True,
         )
@@ -562,13 +239,12 @@ def tune(
         watch.stopped = True
     search_seconds = time.perf_counter() - search_start
 
-    complete = _complete(study)
-    if not complete:
+    best = best_trial(study)
+    if best is None:
         raise ValueError(
             f"No trial completed in the study {study_name!r} (see {out}/trials.csv once "
             "written); give a larger --budget or more --trials."
         )
-    best = max(complete, key=lambda t: t.value)
     refit_epochs = int(best.user_attrs.get("best_epoch", epochs))
     refit_record: dict = {}
     final = make_estimator(
@@ -586,7 +262,7 @@ def tune(
     final.fit(data.X_train, data.y_train)
     refit_seconds = time.perf_counter() - refit_start
     # The one look at the test rows.
-    test_score = _score(data.task, final, data.X_test, data.y_test)
+    test_score = score(data.task, final, data.X_test, data.y_test)
     elapsed = budget_clock.elapsed()
     baseline = _baseline(data, random_state)
 
@@ -601,7 +277,7 @@ def tune(
         },
         f"valid_{metric}": best.value,
         f"test_{metric}": test_score,
-        **_trial_counts(study),
+        **trial_counts(study),
         "trials_this_run": watch.added,
         "search_stopped_by": "budget" if watch.stopped else "trials",
         "seconds": elapsed,
@@ -617,7 +293,7 @@ def tune(
         "n_test": len(data.y_test),
         "resumed": resumed,
         "study_name": study_name,
-        "storage": _safe_url(url),
+        "storage": safe_url(url),
         "load_average_before": load_before,
         "load_average_after": _load_average(),
         "baseline": baseline,
@@ -626,8 +302,3 @@ def tune(
         study, summary, out, description=data.description, command=command, metric=metric
     )
     return TuneResult(summary, study, final, out, files)
-
-
-def _safe_url(url: str) -> str:
-    sqlalchemy = require("sqlalchemy")
-    return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
