@@ -133,9 +133,9 @@ def test_tune_writes_its_files_and_scores_the_refit_once(tmp_path):
     for key in ("best_params", "test_accuracy", "n_trials", "n_pruned", "seconds"):
         assert key in summary
     assert summary["n_trials"] == 3 == len(result.study.trials)
-    # The first trial is the enqueued course configuration.
-    assert result.study.trials[0].params["width"] == 1685
-    assert result.study.trials[0].params["batch_size"] == 100
+    # The first trials are the enqueued strong configurations, in order.
+    first = MODEL_SPACES["mlp"].start("images").first_trials
+    assert [t.params for t in result.study.trials] == [dict(p) for p in first[:3]]
     best = max(
         (t for t in result.study.trials if t.state.name == "COMPLETE"), key=lambda t: t.value
     )
@@ -270,6 +270,27 @@ def test_the_budget_stops_a_trial_between_epochs_and_leaves_time_for_the_refit(
     assert summary["seconds"] == trained <= budget
     assert summary["search_stopped_by"] == "budget" and summary["n_trials"] < 50
     assert result.study.trials[len(trials)].state.name == "WAITING"  # enqueued, never started
+
+
+def test_the_refit_trains_the_epochs_its_trial_needed_not_max_epochs(tmp_path, monkeypatch):
+    # A high learning rate and a patience of 2: the trial's validation loss bottoms out early.
+    images = MODEL_SPACES["mlp"].start("images")
+    first = {**images.first_trials[0], "width": 256, "learning_rate": 1e-2, "dropout": 0.0}
+    fast = dataclasses.replace(
+        MODEL_SPACES["mlp"],
+        starts={"images": dataclasses.replace(images, first_trials=(first,), patience=2)},
+    )
+    monkeypatch.setitem(MODEL_SPACES, "mlp", fast)
+    result = tune(
+        "digits", budget=None, n_trials=1, max_epochs=60, out=tmp_path / "r", progress="quiet"
+    )
+    trial = result.study.trials[0]
+    assert trial.params == first
+    assert trial.user_attrs["stopped_by"] == "early_stopping"
+    assert trial.user_attrs["best_epoch"] == trial.user_attrs["epochs"] - 2 < 60
+    history = result.best_estimator.history_
+    assert len(history) == result.summary["refit_epochs"] == trial.user_attrs["best_epoch"]
+    assert "valid_loss" not in history[-1]  # the refit trains on every training row
 
 
 def _finished(storage: str) -> list:
