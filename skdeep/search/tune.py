@@ -111,9 +111,10 @@ def tune(
     The training rows are split once into fitting rows (90 %) and selection rows (10 %).
     Each trial trains on the fitting rows (early stopping and the pruner watch 10 % of them)
     and is scored on the selection rows. The first trials are the model's documented strong
-    configurations, then Optuna's TPE; the median pruner stops poor trials by epoch. When the
-    budget runs out, the best trial is refitted on all the training rows for as many epochs
-    as it peaked at, and scored once on the test rows, which nothing before has seen.
+    configurations for the kind of data (images, a table of classes or of numbers), then
+    Optuna's TPE; the median pruner stops poor trials by epoch. When the budget runs out, the
+    best trial is refitted on all the training rows for the epochs its early stopping kept,
+    and scored once on the test rows, which nothing before has seen.
 
     Parameters
     ----------
