@@ -91,8 +91,9 @@ class Verdict:
     figure: str
 
     def to_markdown(self) -> str:
+        # Evidence that is a sentence of its own (a missing variant's) ends with a full stop.
         return (
-            f"- **{self.outcome.capitalize()}**: {self.expectation} {self.evidence} "
+            f"- **{self.outcome.capitalize()}**: {self.expectation} {self.evidence.rstrip('.')} "
             f"(figure: {self.figure})."
         )
 

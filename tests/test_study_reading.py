@@ -161,6 +161,20 @@ def test_a_failed_variant_or_a_missing_one_cannot_tell():
     [verdict] = read_study([Expectation("x.", Higher("test_accuracy", "a", "nosuch"))], data)
     assert verdict.outcome == CANNOT_TELL
     assert "no variant 'nosuch'" in verdict.evidence
+    assert verdict.to_markdown().endswith("no variant 'nosuch' (figure: test accuracy).")
+
+
+def test_lower_keeps_the_reason_it_cannot_tell():
+    data = measured(
+        [
+            {"variant": "a", "seed": 0, "status": "complete", "test_accuracy": 0.9},
+            {"variant": "b", "seed": 0, "status": "failed"},
+        ]
+    )
+    outcome, evidence = Lower("test_accuracy", "b", "a").judge(data)
+    assert outcome == CANNOT_TELL
+    assert evidence.startswith("test accuracy: b n/a against a 0.900")
+    assert evidence.endswith("(not measured: a variant failed or lacks it)")
 
 
 def test_verdict_names_its_figure():
