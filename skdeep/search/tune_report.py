@@ -91,7 +91,9 @@ def _plot_history(frame: pd.DataFrame, metric: str):
     ax.set_xlabel("trial")
     ax.set_ylabel(f"validation {metric}")
     ax.set_title("optimisation history")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.margins(y=0.12)
+    # Beside the axes, not over them: a legend inside hid a trial's point.
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return figure
 
 
