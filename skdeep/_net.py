@@ -168,9 +168,6 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
                 self.max_epochs if epochs is None else epochs,
                 previous=self.__dict__.get("thread_tuner_"),
             )
-            self._probes_logged = (
-                0 if self.thread_tuner_ is None else len(self.thread_tuner_.probes)
-            )
             # Before the callbacks' on_train_begin: the rate becomes a tensor they then set.
             self.static_step_ = start_static_step(self)
             try:
@@ -191,11 +188,11 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
         super().on_epoch_end(net, **kwargs)
         self.history.record("n_threads", torch.get_num_threads())
         tuner = self.__dict__.get("thread_tuner_")
-        if tuner is not None and len(tuner.probes) > self._probes_logged:
-            self._probes_logged = len(tuner.probes)
-            self.history.record("thread_probe", dict(tuner.probes[-1]))
+        probe = None if tuner is None else tuner.new_probe()
+        if probe is not None:
+            self.history.record("thread_probe", probe)
             if self.verbose:
-                print(describe_probe(tuner.probes[-1], tuner.count))
+                print(describe_probe(probe, tuner.count))
 
     def train_step(self, batch, **fit_params):
         tuner = self.__dict__.get("thread_tuner_")

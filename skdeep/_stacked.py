@@ -385,7 +385,6 @@ class StackedTrainer:
                 rule.on_train_begin(member.estimator.net_)
         stopped = [False] * len(members)
         best = self.weights.clone() if any(rule is not None for rule in stopping) else None
-        probes_recorded = 0
         for epoch in range(1, max(m.estimator.max_epochs for m in members) + 1):
             active = [
                 m.error is None and epoch <= m.estimator.max_epochs and not stopped[k]
@@ -397,10 +396,7 @@ class StackedTrainer:
             train_loss, train_acc, n_steps, lrs = self._train_epoch(epoch, active)
             valid_loss, valid_acc = self._validate(classification)
             share = (time.perf_counter() - began) / sum(active)
-            probe = None
-            if self.tuner is not None and len(self.tuner.probes) > probes_recorded:
-                probes_recorded = len(self.tuner.probes)
-                probe = dict(self.tuner.probes[-1])
+            probe = None if self.tuner is None else self.tuner.new_probe()
             improved = [False] * len(members)
             for k, member in enumerate(members):
                 if not active[k]:

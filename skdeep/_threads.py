@@ -164,6 +164,7 @@ class ThreadTuner:
         self.batch_size = batch_size
         self.clock = CLOCK if clock is None else clock
         self.probes: list[dict[int, float]] = []
+        self._probes_returned = 0
         self.count = torch.get_num_threads()
         self._probe_times: dict[int, list[float]] = {}
         self._queue: list[int] = []
@@ -179,6 +180,13 @@ class ThreadTuner:
     def probe_steps(n_candidates: int) -> int:
         """Return the full-batch steps one probe of ``n_candidates`` counts takes."""
         return n_candidates * (WARMUP_STEPS + TIMED_STEPS)
+
+    def new_probe(self) -> dict[int, float] | None:
+        """Return the last finished probe if it was not returned before, else None."""
+        if len(self.probes) == self._probes_returned:
+            return None
+        self._probes_returned = len(self.probes)
+        return dict(self.probes[-1])
 
     @property
     def probing(self) -> bool:
