@@ -45,9 +45,7 @@ def check_data_options(
                 if name == "digits"
                 else "has no known download source (copy its files by hand)"
             )
-            raise ValueError(
-                f"--download fetches only {', '.join(DOWNLOADABLE)}; {name} {why}."
-            )
+            raise ValueError(f"--download fetches only {', '.join(DOWNLOADABLE)}; {name} {why}.")
     elif download:
         raise ValueError(f"--download fetches the named datasets {list(DOWNLOADABLE)}, not files.")
     if data_home is not None and not download and not Path(data_home).expanduser().is_dir():

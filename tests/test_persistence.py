@@ -132,8 +132,11 @@ def test_labels_round_trip_with_their_dtype(blobs, tmp_path, labels):
     np.testing.assert_array_equal(predicted, original.predict(X))
 
 
-@pytest.mark.parametrize("make", [lambda: MLPClassifier(**FAST), lambda: CNNClassifier(**CNN_FAST)],
-                         ids=["MLPClassifier", "CNNClassifier"])
+@pytest.mark.parametrize(
+    "make",
+    [lambda: MLPClassifier(**FAST), lambda: CNNClassifier(**CNN_FAST)],
+    ids=["MLPClassifier", "CNNClassifier"],
+)
 def test_multilabel_classifiers_round_trip_with_their_sigmoid_outputs(blobs, tmp_path, make):
     X, y = blobs
     indicators = np.column_stack([y == 0, y == 1, X[:, 0] > 0]).astype(int)

@@ -321,7 +321,6 @@ def test_a_cnn_with_a_fixed_count_is_repeatable(two_threads):
     np.testing.assert_array_equal(fits[0].predict_proba(X), fits[1].predict_proba(X))
 
 
-
 # -- StackedSearchCV ---------------------------------------------------------------------------
 
 

@@ -57,9 +57,7 @@ class Budget:
     from; a test gives a fake one.
     """
 
-    def __init__(
-        self, seconds: float | None, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, seconds: float | None, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
         self.clock = clock
         self.start = clock()
