@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .modules import MLP, count_params
-
 
 @dataclass(frozen=True)
 class Variant:
@@ -31,6 +29,8 @@ def _cnn(label: str, **params) -> Variant:
 
 
 def depth(n_features: int, n_classes: int) -> list[Variant]:
+    from .modules import MLP, count_params  # torch: not for the command's --help
+
     variants = [Variant(f"{d} x 64", {"hidden_layer_sizes": (64,) * d}) for d in range(6)]
     deepest = count_params(MLP(n_features, n_classes, (64,) * 5))
     # The one-hidden-layer width with about as many parameters as the deepest net.

@@ -285,7 +285,7 @@ def _add_compare_command(commands) -> None:
 
 
 def _add_study_command(commands) -> None:
-    from .studies import STUDIES
+    from ._study_designs import STUDIES
 
     study = commands.add_parser(
         "study",

@@ -285,3 +285,40 @@ def test_default_compare_on_digits_finishes(tmp_path):
     assert len(results) == 7
     assert results.loc["MLP", "accuracy_mean"] > 0.95
     assert results.loc["CNN", "accuracy_mean"] > 0.95
+
+
+def test_help_version_and_option_errors_answer_before_torch_is_imported():
+    """A newcomer's first commands answer at once: torch (seconds to import) is not loaded."""
+    code = """
+import contextlib, io, sys
+from skdeep.cli import main
+for args in (["--version"], ["--help"], ["study", "--help"], ["compare", "--epochs", "0"]):
+    code = None
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            main(args)
+        except SystemExit as exit:
+            code = exit.code
+    print(args[-1], code)
+print("torch imported:", "torch" in sys.modules)
+import skdeep
+skdeep.MLPClassifier
+print("torch imported:", "torch" in sys.modules)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n") == [
+        "--version 0",
+        "--help 0",
+        "--help 0",
+        "0 2",
+        "torch imported: False",
+        "torch imported: True",
+        "",
+    ]
