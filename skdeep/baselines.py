@@ -18,7 +18,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, QuantileTransformer, StandardScaler
 from sklearn.svm import SVC
 
 from ._base import BaseNetwork
@@ -47,7 +47,22 @@ CLASSIFICATION_MODELS = ("mlp", "logistic", "random_forest", "hist_gradient_boos
 REGRESSION_MODELS = ("mlp", "ridge", "random_forest", "hist_gradient_boosting")
 
 
-def make_preprocessor(X, scale: bool = True) -> BaseEstimator | str:
+SCALERS = ("standard", "quantile")
+
+
+def _scaler(name: str, n_samples: int) -> BaseEstimator:
+    if name == "standard":
+        return StandardScaler()
+    if name == "quantile":
+        # Never more quantiles than the rows it is fitted on (scikit-learn would warn and
+        # lower them): often a part of X, a fold or a trial's rows, so at most half of X's.
+        return QuantileTransformer(
+            output_distribution="normal", n_quantiles=max(2, min(1000, n_samples // 2))
+        )
+    raise ValueError(f"scaler must be one of {SCALERS}, got {name!r}.")
+
+
+def make_preprocessor(X, scale: bool = True, scaler: str = "standard") -> BaseEstimator | str:
     """Return the preprocessing a model needs in front of it for ``X``.
 
     Mixed tables (a DataFrame with non-numeric columns or missing values) get a
@@ -59,7 +74,10 @@ def make_preprocessor(X, scale: bool = True) -> BaseEstimator | str:
     ----------
     X : array-like or DataFrame
     scale : bool, default=True
-        Standardise numeric columns (for linear models, SVC, k-NN and networks).
+        Scale numeric columns (for linear models, SVC, k-NN and networks).
+    scaler : {"standard", "quantile"}, default="standard"
+        How: standardise each column, or map its quantiles onto a normal distribution
+        (scikit-learn's ``QuantileTransformer``), which also tames skewed columns and outliers.
 
     Returns
     -------
@@ -70,12 +88,15 @@ def make_preprocessor(X, scale: bool = True) -> BaseEstimator | str:
     >>> frame = pd.DataFrame({"size": [1.0, None, 3.0], "colour": ["red", "blue", None]})
     >>> make_preprocessor(frame).fit_transform(frame).shape
     (3, 3)
+    >>> make_preprocessor(np.ones((10, 2)), scaler="quantile")[-1].n_quantiles
+    5
     """
+    scaling = [_scaler(scaler, len(X))] if scale else []
     if isinstance(X, pd.DataFrame):
         numeric = X.select_dtypes(include=["number", "bool"]).columns.tolist()
         other = [c for c in X.columns if c not in numeric]
         if other or X[numeric].isna().to_numpy().any():
-            numeric_steps = [SimpleImputer(strategy="median")] + ([StandardScaler()] * scale)
+            numeric_steps = [SimpleImputer(strategy="median"), *scaling]
             categorical = make_pipeline(
                 SimpleImputer(strategy="most_frequent"),
                 OneHotEncoder(handle_unknown="ignore", sparse_output=False),
@@ -90,8 +111,7 @@ def make_preprocessor(X, scale: bool = True) -> BaseEstimator | str:
     steps = []
     if np.isnan(np.asarray(X, dtype=float)).any():
         steps.append(SimpleImputer(strategy="median"))
-    if scale:
-        steps.append(StandardScaler())
+    steps.extend(scaling)
     return make_pipeline(*steps) if steps else "passthrough"
 
 

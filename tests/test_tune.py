@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.preprocessing import QuantileTransformer, StandardScaler
 
 pytest.importorskip("optuna")
 pytest.importorskip("matplotlib")
@@ -21,9 +22,10 @@ import optuna  # noqa: E402
 from skdeep import MLPClassifier  # noqa: E402
 from skdeep.cli import main  # noqa: E402
 from skdeep.search import tune, tune_budget  # noqa: E402
+from skdeep.search._tune_study import open_tune_study  # noqa: E402
 from skdeep.search.tune_budget import parse_budget  # noqa: E402
 from skdeep.search.tune_data import load_tune_data  # noqa: E402
-from skdeep.search.tune_spaces import DATA_KINDS, MODEL_SPACES  # noqa: E402
+from skdeep.search.tune_spaces import DATA_KINDS, MODEL_SPACES, TABLE_SPACE  # noqa: E402
 
 # The function shadows its module as an attribute of skdeep.search; the module itself:
 tune_module = sys.modules["skdeep.search.tune"]
@@ -63,9 +65,11 @@ def test_parse_budget_reads_units_and_sums_them():
             parse_budget(bad)
 
 
-def _in_space(model_space, params) -> bool:
+def _in_space(model_space, params, kind="images") -> bool:
     """Whether ``params`` is a point of the space: every value in its range, none missing."""
     dimensions = dict(model_space.space.dimensions)
+    if kind != "images":
+        dimensions.update(TABLE_SPACE.dimensions)
     layers = params.get("n_layers", 0) if model_space.per_layer is not None else 0
     for layer in range(1, layers + 1):
         for name, dimension in model_space.per_layer.dimensions.items():
@@ -88,12 +92,12 @@ def _in_space(model_space, params) -> bool:
 def test_first_trials_are_points_of_the_space_and_tables_get_their_own(model):
     model_space = MODEL_SPACES[model]
     assert set(model_space.starts) <= set(DATA_KINDS)
-    for start in model_space.starts.values():
+    for kind, start in model_space.starts.items():
         assert start.first_trials
         for params in start.first_trials:
-            assert _in_space(model_space, params), params
+            assert _in_space(model_space, params, kind), params
             # What Optuna replays of an enqueued trial is the trial itself.
-            assert model_space.suggest(optuna.trial.FixedTrial(dict(params))) == params
+            assert model_space.suggest(optuna.trial.FixedTrial(dict(params)), kind) == params
     if model == "cnn":
         assert set(model_space.starts) == {"images"}
         with pytest.raises(ValueError, match="--model cnn takes images data, not regression"):
@@ -262,9 +266,10 @@ def test_the_budget_stops_a_trial_between_epochs_and_leaves_time_for_the_refit(
     # The refit got the epochs its trial peaked at, uncut, and all of it fit in the budget:
     # on this clock the run lasted exactly its epochs.
     assert summary["refit_epochs"] == summary["refit_epochs_planned"]
-    assert summary["refit_epochs"] == result.study.trials[summary["best_trial"]].user_attrs[
-        "best_epoch"
-    ]
+    assert (
+        summary["refit_epochs"]
+        == result.study.trials[summary["best_trial"]].user_attrs["best_epoch"]
+    )
     assert not summary["refit_stopped_by_budget"]
     trained = sum(t.user_attrs["epochs"] for t in trials) + summary["refit_epochs"]
     assert summary["seconds"] == trained <= budget
@@ -365,6 +370,10 @@ def test_a_csv_regression_is_scored_by_r2_beside_hist_gradient_boosting(tmp_path
     assert summary["n_test"] == 60 and summary["baseline"]["model"] == "HistGradientBoosting"
     widths = summary["best_estimator_params"]["hidden_layer_sizes"]
     assert len(widths) == summary["best_params"]["n_layers"]
+    # The refit scales the numbers as the best trial did (the first trials try both ways).
+    scaler = result.best_estimator.regressor_["preprocess"].named_transformers_["numeric"][-1]
+    expected = {"quantile": QuantileTransformer, "standard": StandardScaler}
+    assert type(scaler) is expected[summary["best_params"]["scaling"]]
     # A table starts from the first trials of tables, not from MNIST's.
     first = MODEL_SPACES["deep-mlp"].start("regression").first_trials
     assert [t.params for t in result.study.trials] == [dict(p) for p in first]
@@ -385,3 +394,22 @@ def test_a_csv_classification_starts_from_the_first_trials_of_tables(tmp_path):
     assert result.study.trials[0].params == dict(first)
     assert first["width"] != MODEL_SPACES["mlp"].start("images").first_trials[0]["width"]
     assert 0.0 <= result.summary["test_accuracy"] <= 1.0
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
+@pytest.mark.parametrize("kind", ["images", "regression"])
+def test_the_pruner_waits_the_warmup_epochs_of_the_data(tmp_path, kind):
+    start = MODEL_SPACES["mlp"].start(kind)
+    study = open_tune_study("warmup", f"sqlite:///{tmp_path / 'study.db'}", {}, start, 0)
+    good = {epoch: 1.0 for epoch in range(40)}
+    for _ in range(3):  # more finished trials than the pruner's startup count
+        study.add_trial(optuna.trial.create_trial(value=1.0, intermediate_values=good))
+    pruned_at = None
+    trial = study.ask()
+    for epoch in range(40):
+        trial.report(0.0, epoch)  # far below the others at every epoch
+        if trial.should_prune():
+            pruned_at = epoch
+            break
+    assert pruned_at == start.warmup_epochs
+    assert MODEL_SPACES["mlp"].start("regression").warmup_epochs >= 20

@@ -45,10 +45,12 @@ def prepare_out(out: Path, config: dict, force: bool) -> bool:
     return False
 
 
-def open_tune_study(name: str, url: str, config: dict, first_trials, random_state: int):
+def open_tune_study(name: str, url: str, config: dict, start, random_state: int):
     """Open (or create) the study, check it was made for ``config``, enqueue the first trials.
 
-    A first trial that the study already holds is not enqueued again.
+    ``start`` is the model's :class:`~skdeep.search.tune_spaces.Start` on the data: its first
+    trials and the pruner's warm-up. A first trial that the study already holds is not
+    enqueued again.
     """
     optuna = require("optuna")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -57,7 +59,9 @@ def open_tune_study(name: str, url: str, config: dict, first_trials, random_stat
         study = open_study(
             name,
             url,
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2),
+            pruner=optuna.pruners.MedianPruner(
+                n_startup_trials=2, n_warmup_steps=start.warmup_epochs
+            ),
             heartbeat_interval=10,
         )
         # Seeded by the trials already there: a resumed study draws new points, not the
@@ -74,7 +78,7 @@ def open_tune_study(name: str, url: str, config: dict, first_trials, random_stat
             f"{config}; give another --storage."
         )
     study.set_user_attr("tune", config)
-    for params in first_trials:
+    for params in start.first_trials:
         study.enqueue_trial(dict(params), skip_if_exists=True)
     return study
 

@@ -15,7 +15,7 @@ from ._deps import require
 from .pruning import OptunaPruning
 from .tune_budget import BudgetStop
 from .tune_data import TuneData
-from .tune_spaces import ModelSpace
+from .tune_spaces import ModelSpace, data_kind
 
 # The share of a trial's training rows that its early stopping and the pruner watch.
 EARLY_STOPPING_FRACTION = 0.1
@@ -69,7 +69,7 @@ def make_estimator(
     )
     if data.images:
         return network  # pixels already in [0, 1]
-    preprocessing = make_preprocessor(data.X_train, scale=True)
+    preprocessing = make_preprocessor(data.X_train, scaler=params.get("scaling", "standard"))
     if preprocessing != "passthrough":
         preprocessing = clone(preprocessing)
     estimator = Pipeline([("preprocess", preprocessing), ("model", network)])
@@ -114,11 +114,12 @@ class Objective:
         self.device = settings["device"]
         self.random_state = settings["random_state"]
         self.refit_factor = settings["refit_factor"]
+        self.kind = data_kind(data.images, data.task)
         self.monitor = "valid_acc" if data.task == "classification" else "valid_loss"
 
     def __call__(self, trial) -> float:
         optuna = require("optuna")
-        params = self.model_space.suggest(trial)
+        params = self.model_space.suggest(trial, self.kind)
         record: dict = {}
         callbacks = [
             BudgetStop(self.budget, self.refit_factor, record),

@@ -206,7 +206,7 @@ def tune(
 
     study_name = f"tune-{Path(dataset).stem}-{model}"
     url = storage_url(storage) if storage is not None else storage_url(out / STUDY_FILE)
-    study = open_tune_study(study_name, url, config, starting.first_trials, random_state)
+    study = open_tune_study(study_name, url, config, starting, random_state)
     metric = metric_name(data.task)
     watch = Watch(budget_clock, refit_factor, out / "tensorboard", stream, quiet, metric)
     watch.update_reserve(study)

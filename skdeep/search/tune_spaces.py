@@ -26,6 +26,11 @@ _TRAINING = {
 }
 
 
+# What tables add to every model's space: how their numeric columns are scaled
+# (``make_preprocessor``'s ``scaler``); images keep their pixels in [0, 1].
+TABLE_SPACE = SearchSpace({"scaling": ["standard", "quantile"]})
+
+
 def data_kind(images: bool, task: str) -> str:
     """``"images"``, or the task of a table: the key of :attr:`ModelSpace.starts`."""
     return "images" if images else task
@@ -72,15 +77,17 @@ def _convolutions(
 
 @dataclass(frozen=True)
 class Start:
-    """How a model starts on one kind of data: its first trials, epochs and patience.
+    """How a model starts on one kind of data: its first trials, epochs, patience and pruning.
 
     ``first_trials`` are given to Optuna's ``enqueue_trial`` before TPE takes over;
-    ``max_epochs`` bounds every trial and ``patience`` is its early stopping's, in epochs.
+    ``max_epochs`` bounds every trial and ``patience`` is its early stopping's, in epochs;
+    the pruner compares a trial with the others only after ``warmup_epochs`` epochs.
     """
 
     first_trials: tuple[Mapping[str, Any], ...]
     max_epochs: int
     patience: int
+    warmup_epochs: int
 
 
 @dataclass(frozen=True)
@@ -106,9 +113,12 @@ class ModelSpace:
             )
         return self.starts[kind]
 
-    def suggest(self, trial) -> dict[str, Any]:
-        """Draw one trial's parameters, with the conditional widths of its layers."""
+    def suggest(self, trial, kind: str = "images") -> dict[str, Any]:
+        """Draw one trial's parameters on ``kind`` of data, with the conditional widths of its
+        layers and, for tables, :data:`TABLE_SPACE`."""
         params = self.space.suggest(trial)
+        if kind != "images":
+            params.update(TABLE_SPACE.suggest(trial))
         if self.per_layer is not None:
             for layer in range(1, params["n_layers"] + 1):
                 layer_space = SearchSpace(
@@ -125,11 +135,14 @@ class ModelSpace:
         >>> MODEL_SPACES["deep-mlp"].estimator_params(
         ...     {"n_layers": 2, "width_1": 512, "width_2": 128, "dropout": 0.2})
         {'dropout': 0.2, 'hidden_layer_sizes': (512, 128)}
+        >>> MODEL_SPACES["mlp"].estimator_params({"width": 256, "scaling": "quantile"})
+        {'hidden_layer_sizes': (256,)}
         >>> MODEL_SPACES["cnn"].estimator_params({"filters_1": 32, "filters_2": 64,
         ...     "kernel_1": 5, "kernel_2": 3, "dense_units": 128, "batch_norm": True})
         {'batch_norm': True, 'filters': (32, 64), 'kernel_sizes': (5, 3), 'dense_units': (128,)}
         """
         params = dict(params)
+        params.pop("scaling", None)  # the preprocessing's, not the network's
         if params.get("lr_schedule") == "none":
             params["lr_schedule"] = None
         if self.name == "mlp":
@@ -147,8 +160,12 @@ class ModelSpace:
 
 
 # Tables: a few thousand to tens of thousands of rows, so an epoch is short and a network
-# needs many of them; a slowly decaying rate and patience let it settle.
-_TABLE_EPOCHS = {"max_epochs": 150, "patience": 10}
+# needs many of them; a slowly decaying rate and patience let it settle. Such a network
+# peaks after 40 to 120 epochs: compared from its third, a slower starter is pruned long
+# before it shows what it reaches.
+_TABLE_EPOCHS = {"max_epochs": 150, "patience": 10, "warmup_epochs": 20}
+# Images: a few epochs of tens of thousands of images already rank the trials.
+_IMAGE_EPOCHS = {"patience": 5, "warmup_epochs": 2}
 
 MODEL_SPACES: dict[str, ModelSpace] = {
     "mlp": ModelSpace(
@@ -166,12 +183,20 @@ MODEL_SPACES: dict[str, ModelSpace] = {
                     {"width": 1685, **_training(100, 5e-4)},
                 ),
                 max_epochs=40,
-                patience=5,
+                **_IMAGE_EPOCHS,
             ),
             "regression": Start(
                 (
-                    {"width": 256, **_training(64, 2e-3, dropout=0.05, lr_schedule="cyclic")},
-                    {"width": 512, **_training(256, 3e-3, l2=1e-6, lr_schedule="exponential")},
+                    {
+                        "width": 256,
+                        **_training(64, 2e-3, dropout=0.05, lr_schedule="cyclic"),
+                        "scaling": "quantile",
+                    },
+                    {
+                        "width": 512,
+                        **_training(256, 3e-3, l2=1e-6, lr_schedule="exponential"),
+                        "scaling": "standard",
+                    },
                 ),
                 **_TABLE_EPOCHS,
             ),
@@ -180,8 +205,13 @@ MODEL_SPACES: dict[str, ModelSpace] = {
                     {
                         "width": 256,
                         **_training(256, 1e-3, dropout=0.2, l2=1e-5, lr_schedule="exponential"),
+                        "scaling": "quantile",
                     },
-                    {"width": 512, **_training(128, 5e-4, dropout=0.3, lr_schedule="cyclic")},
+                    {
+                        "width": 512,
+                        **_training(128, 5e-4, dropout=0.3, lr_schedule="cyclic"),
+                        "scaling": "standard",
+                    },
                 ),
                 **_TABLE_EPOCHS,
             ),
@@ -200,15 +230,20 @@ MODEL_SPACES: dict[str, ModelSpace] = {
                     },
                 ),
                 max_epochs=40,
-                patience=5,
+                **_IMAGE_EPOCHS,
             ),
             "regression": Start(
                 (
                     {
                         **_widths(512, 256, 128),
                         **_training(128, 1e-3, l2=1e-6, lr_schedule="exponential"),
+                        "scaling": "quantile",
                     },
-                    {**_widths(256, 256), **_training(256, 2e-3, dropout=0.05)},
+                    {
+                        **_widths(256, 256),
+                        **_training(256, 2e-3, dropout=0.05),
+                        "scaling": "standard",
+                    },
                 ),
                 **_TABLE_EPOCHS,
             ),
@@ -217,8 +252,13 @@ MODEL_SPACES: dict[str, ModelSpace] = {
                     {
                         **_widths(256, 128),
                         **_training(256, 1e-3, dropout=0.2, l2=1e-5, lr_schedule="exponential"),
+                        "scaling": "quantile",
                     },
-                    {**_widths(512, 256, 128), **_training(128, 5e-4, dropout=0.3)},
+                    {
+                        **_widths(512, 256, 128),
+                        **_training(128, 5e-4, dropout=0.3),
+                        "scaling": "standard",
+                    },
                 ),
                 **_TABLE_EPOCHS,
             ),
@@ -260,6 +300,7 @@ MODEL_SPACES: dict[str, ModelSpace] = {
                 ),
                 max_epochs=20,
                 patience=4,
+                warmup_epochs=2,
             ),
         },
     ),
