@@ -37,14 +37,20 @@ def correct_predictions(outputs: torch.Tensor, y_true: torch.Tensor) -> torch.Te
     return outputs.argmax(dim=-1) == y_true
 
 
+# Outputs a BatchAccuracy holds before counting them together: a few hundred small batches
+# make one count (each count is several tensor operations, a good part of a small CPU step).
+PENDING_ROWS = 8192
+
+
 class BatchAccuracy(Callback):
     """Record the accuracy of the batches' own outputs of each epoch in the history.
 
     Counted from the outputs the training (``on_train=True``) or validation step already
     computed: no extra prediction pass. On the training side this is the running accuracy
     Keras reports: each batch's outputs come from the weights of that step, before its update,
-    with dropout active; batches count by their size. The counts stay on the fit's device and
-    are read back once per epoch. Skipped in epochs without such batches.
+    with dropout active; batches count by their size. The batches' outputs are held until
+    :data:`PENDING_ROWS` rows are pending and counted together; the count stays on the fit's
+    device and is read back once per epoch. Skipped in epochs without such batches.
 
     Parameters
     ----------
@@ -63,16 +69,36 @@ class BatchAccuracy(Callback):
     def on_epoch_begin(self, net, **kwargs) -> None:
         self.correct_ = None
         self.count_ = 0
+        self.pending_: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.pending_rows_ = 0
 
     def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs) -> None:
         if training != self.on_train:
             return
         y_true = batch[1][0] if isinstance(batch[1], tuple) else batch[1]
-        correct = correct_predictions(y_pred.detach(), y_true).sum()
+        y_pred = y_pred.detach()
+        if net.__dict__.get("static_step_") is not None:
+            y_pred = y_pred.clone()  # a CUDA-graph step writes every batch's into one tensor
+        self.pending_.append((y_pred, y_true))
+        self.pending_rows_ += len(y_true)
+        if self.pending_rows_ >= PENDING_ROWS:
+            self._count_pending()
+
+    def _count_pending(self) -> None:
+        if not self.pending_:
+            return
+        outputs, targets = zip(*self.pending_, strict=True)
+        if len(outputs) > 1:
+            outputs, targets = torch.cat(outputs), torch.cat(targets)
+        else:
+            outputs, targets = outputs[0], targets[0]
+        correct = correct_predictions(outputs, targets).sum()
         self.correct_ = correct if self.correct_ is None else self.correct_ + correct
-        self.count_ += len(y_true)
+        self.count_ += len(targets)
+        self.pending_, self.pending_rows_ = [], 0
 
     def on_epoch_end(self, net, **kwargs) -> None:
+        self._count_pending()
         if self.count_:
             net.history.record(self.column, float(self.correct_) / self.count_)
         self.correct_ = None
