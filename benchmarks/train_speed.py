@@ -445,7 +445,7 @@ def run_config(config_name, X, y, X_test, y_test, args, device) -> list[dict]:
         timed = record["epoch_s"][1:] or record["epoch_s"]
         accuracy = float(np.mean(predict(X_test) == y_test))
         raw = _raw_inference(name, state, model, X_test, device)
-        predict_s, raw_s = _best_times([lambda p=predict: p(X_test), raw], device)
+        predict_s, raw_s = _best_times([lambda p=predict: p(X_test), raw], device, repeat=25)
         row = {
             "config": config_name,
             "model": model,

@@ -355,8 +355,8 @@ class BaseNetwork(IntrospectionMixin, BaseEstimator):
         outputs = self.net_.predict_outputs(
             X_t, PREDICT_BATCH_SIZE, n_threads, check=lambda batch: check_finite_input(batch, name)
         )
-        finite = torch.isfinite(outputs.flatten(1)).all(dim=1)
-        if not finite.all():
+        if not torch.isfinite(outputs).all():
+            finite = torch.isfinite(outputs.flatten(1)).all(dim=1)
             rows = torch.nonzero(~finite).flatten()
             raise ValueError(
                 f"The network's outputs are NaN or infinite for {len(rows)} of {len(X)} rows of "

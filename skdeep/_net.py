@@ -252,12 +252,18 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
         first = _narrowing_first_linear(module) if check is not None else None
         hook = None
         if first is not None:
-            # A NaN or infinity in a row of X makes that row's outputs of a Linear layer
-            # non-finite (IEEE arithmetic; unless all the feature's weights are zero), and the
-            # layer's output is smaller than its input: its sum answers for the batch, at a
-            # fraction of the cost of the batch's own sum.
+            # A NaN or infinity in a row of X makes that row's output non-finite in every unit
+            # of a Linear layer whose weights are all non-zero (IEEE arithmetic): the sum of
+            # one such unit's outputs answers for the batch, at a small fraction of the cost of
+            # the batch's own sum. Without such a unit, the sum of all the layer's outputs
+            # (smaller than the input) answers.
+            with torch.no_grad():
+                dense_units = torch.nonzero((first.weight != 0).all(dim=1)).flatten()
+            unit = int(dense_units[0]) if len(dense_units) else None
+
             def check_layer_output(layer, inputs, output):
-                if not torch.isfinite(output.sum()):
+                watched = output if unit is None else output[:, unit]
+                if not math.isfinite(watched.sum().item()):
                     check(inputs[0])
 
             hook = first.register_forward_hook(check_layer_output)

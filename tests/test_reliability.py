@@ -60,14 +60,24 @@ def test_nan_and_inf_in_X_are_refused_at_fit_and_predict(blobs, bad):
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-@pytest.mark.parametrize("hidden", [(2,), (16,)])
-def test_predict_refuses_a_bad_value_in_any_batch(bad, hidden):
-    # (2,) narrows the 6 features: the check reads the first layer's output; (16,) the batch.
+@pytest.mark.parametrize(
+    "hidden, zero_weights",
+    [((2,), None), ((2,), "first unit"), ((2,), "every unit"), ((16,), None)],
+)
+def test_predict_refuses_a_bad_value_in_any_batch(bad, hidden, zero_weights):
+    # (2,) narrows the 6 features: the check reads one unit of the first layer's output, one
+    # whose weights are all non-zero (all the units when there is none); (16,) the batch.
     rng = np.random.default_rng(0)
     X = rng.normal(size=(2500, 6)).astype(np.float32)
     fitted = MLPClassifier(hidden_layer_sizes=hidden, max_epochs=1, random_state=0).fit(
         X[:100], np.arange(100) % 2
     )
+    weight = fitted.net_.module_[0].weight
+    with torch.no_grad():
+        if zero_weights == "first unit":
+            weight[0, 5] = 0.0
+        elif zero_weights == "every unit":
+            weight[:, 5] = 0.0
     X_bad = X.copy()
     X_bad[2100, 5] = bad  # in predict's third batch of 1,024 rows
     with pytest.raises(ValueError, match="Input X contains (NaN|infinity)"):
