@@ -107,6 +107,7 @@ def test_the_class_is_checked_before_anything_is_imported(saved, tmp_path):
     # In a fresh interpreter: loading the forged file imports no module of the file's choosing.
     script = (
         "import sys, skdeep\n"
+        "from skdeep import *  # what the package holds, imported on first use\n"
         "before = set(sys.modules)\n"
         "try:\n    skdeep.load(sys.argv[1])\nexcept ValueError:\n    pass\n"
         "print(sorted(m for m in set(sys.modules) - before if m.startswith('skdeep')))\n"
