@@ -98,7 +98,7 @@ def initialize_weights(module: nn.Module, kernel_initializer: str) -> None:
     --------
     >>> layer = nn.Linear(3, 2)
     >>> initialize_weights(layer, "glorot_uniform")
-    >>> float(layer.bias.abs().sum())
+    >>> float(layer.bias.detach().abs().sum())
     0.0
     """
     if kernel_initializer not in INITIALIZERS:
