@@ -239,3 +239,19 @@ def test_plots_return_figures(grid_search, tmp_path):
     assert len(bars.axes[0].patches) == 2
     parallel.savefig(tmp_path / "parallel.png")
     assert (tmp_path / "parallel.png").stat().st_size > 0
+
+
+def test_a_choice_panel_shows_every_choice_even_those_without_a_complete_candidate():
+    pytest.importorskip("matplotlib")
+    frame = pd.DataFrame(
+        {
+            "status": ["complete", "complete", "pruned", "pruned"],
+            "schedule": ["exponential", "exponential", "cyclic", "none"],
+            "mean_test_score": [0.9, 0.8, np.nan, np.nan],
+        }
+    )
+    frame.attrs.update(params=["schedule"], score="mean_test_score", greater_is_better=True)
+    ax = plot_scores(frame).axes[0]
+    low, high = ax.get_xlim()
+    shown = [t.get_text() for t in ax.get_xticklabels() if low <= t.get_position()[0] <= high]
+    assert sorted(shown) == ["cyclic", "exponential", "none"]

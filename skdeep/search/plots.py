@@ -82,6 +82,7 @@ def plot_scores(search, score: str | None = None):
                 codes, names = _labels(part[name], _labels(frame[name])[1])
                 x = codes + jitter.uniform(-0.15, 0.15, len(part))
                 ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+                ax.set_xlim(-0.5, len(names) - 0.5)  # every choice, even one without a dot
             ax.scatter(x, part[score], color=color, label=status, alpha=0.8, **style)
         if _is_numeric(frame[name]) and _log_scale(frame[name]):
             ax.set_xscale("log")
