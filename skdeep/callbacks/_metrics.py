@@ -87,11 +87,7 @@ class BatchAccuracy(Callback):
     def _count_pending(self) -> None:
         if not self.pending_:
             return
-        outputs, targets = zip(*self.pending_, strict=True)
-        if len(outputs) > 1:
-            outputs, targets = torch.cat(outputs), torch.cat(targets)
-        else:
-            outputs, targets = outputs[0], targets[0]
+        outputs, targets = (torch.cat(tensors) for tensors in zip(*self.pending_, strict=True))
         correct = correct_predictions(outputs, targets).sum()
         self.correct_ = correct if self.correct_ is None else self.correct_ + correct
         self.count_ += len(targets)
