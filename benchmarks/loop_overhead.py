@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 
-import skdeep._base
+import skdeep.core._base
 from skdeep import MLPClassifier
-from skdeep._net import SkdeepNet
+from skdeep.core._net import SkdeepNet
 from skdeep.datasets import load_mnist
 from skdeep.modules import MLP
 
@@ -71,8 +71,8 @@ def hand_epoch(X, y, batch_size, tuned: bool, hidden: tuple[int, ...]):
 
 def skdeep_epoch(X, y, batch_size, hidden, stock: bool = False, without=None):
     """One epoch of skdeep's net; ``without``: names of callbacks to drop, or "all"."""
-    net_class = skdeep._base.SkdeepNet
-    skdeep._base.SkdeepNet = StockLoopNet if stock else SkdeepNet
+    net_class = skdeep.core._base.SkdeepNet
+    skdeep.core._base.SkdeepNet = StockLoopNet if stock else SkdeepNet
     try:
         estimator = MLPClassifier(
             hidden_layer_sizes=hidden,
@@ -83,7 +83,7 @@ def skdeep_epoch(X, y, batch_size, hidden, stock: bool = False, without=None):
             random_state=0,
         ).fit(X.numpy(), y.numpy())
     finally:
-        skdeep._base.SkdeepNet = net_class
+        skdeep.core._base.SkdeepNet = net_class
     net = estimator.net_
     if without is not None:
         net.callbacks_ = [

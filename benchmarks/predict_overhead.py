@@ -31,8 +31,8 @@ import numpy as np
 import torch
 
 from skdeep import MLPClassifier
-from skdeep._net import CPU_PREDICT_BATCH_SIZE
-from skdeep._threads import torch_threads
+from skdeep.core._net import CPU_PREDICT_BATCH_SIZE
+from skdeep.utils.threads import torch_threads
 
 
 def main() -> None:

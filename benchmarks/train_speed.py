@@ -61,9 +61,9 @@ import torch
 from skorch.callbacks import Callback
 
 from skdeep import CNNClassifier, MLPClassifier
-from skdeep._threads import torch_threads
 from skdeep.datasets import load_mnist
 from skdeep.modules import CNN, MLP
+from skdeep.utils.threads import torch_threads
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = {

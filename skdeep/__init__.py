@@ -6,22 +6,10 @@ The names below are imported on first use (PEP 562), so that ``import skdeep`` a
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
-
-# Each public name, and the module it comes from (the name itself for a submodule).
-_LAZY = {
-    "CNNClassifier": "estimators",
-    "MLPClassifier": "estimators",
-    "MLPRegressor": "estimators",
-    "NeuralNetClassifier": "custom",
-    "NeuralNetRegressor": "custom",
-    "callbacks": "callbacks",
-    "load": "persistence",
-    "scorers": "scorers",
-}
+from ._version import __version__
+from .utils.lazy import lazy_exports
 
 __all__ = [
     "CNNClassifier",
@@ -41,15 +29,17 @@ if TYPE_CHECKING:
     from .estimators import CNNClassifier, MLPClassifier, MLPRegressor
     from .persistence import load
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'skdeep' has no attribute {name!r}")
-    module = importlib.import_module(f".{_LAZY[name]}", __name__)
-    value = module if _LAZY[name] == name else getattr(module, name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "CNNClassifier": ".estimators",
+        "MLPClassifier": ".estimators",
+        "MLPRegressor": ".estimators",
+        "NeuralNetClassifier": ".custom",
+        "NeuralNetRegressor": ".custom",
+        "callbacks": ".callbacks",
+        "load": ".persistence",
+        "scorers": ".scorers",
+    },
+    globals(),
+)

@@ -21,7 +21,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, QuantileTransformer, StandardScaler
 from sklearn.svm import SVC
 
-from ._base import BaseNetwork
+from .core import BaseNetwork
 from .estimators import CNNClassifier, MLPClassifier, MLPRegressor
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "MODEL_NAMES",
     "REGRESSION_MODELS",
     "default_models",
+    "find_network",
     "make_preprocessor",
     "with_network_preprocessing",
 ]
@@ -226,3 +227,25 @@ def default_models(
             [("preprocess", preprocessing), ("model", builders[name]())]
         )
     return models
+
+
+def find_network(estimator):
+    """Return the skdeep network inside a fitted Pipeline or TransformedTargetRegressor, or None.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import Ridge
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> find_network(make_pipeline(StandardScaler(), Ridge())) is None
+    True
+    """
+    while True:
+        if hasattr(estimator, "count_params"):
+            return estimator
+        if isinstance(estimator, Pipeline):
+            estimator = estimator.steps[-1][1]
+        elif isinstance(estimator, TransformedTargetRegressor):
+            estimator = getattr(estimator, "regressor_", estimator.regressor)
+        else:
+            return None

@@ -14,10 +14,14 @@ import numpy as np
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from ._classifier import NetworkClassifier
-from ._docstrings import fill_doc
-from ._module_builder import MODULE_PREFIX, build_module, check_output_shape
-from ._regressor import NetworkRegressor
+from .core import (
+    MODULE_PREFIX,
+    NetworkClassifier,
+    NetworkRegressor,
+    build_module,
+    check_output_shape,
+    fill_doc,
+)
 from .freezing import FreezeParameters, frozen_parameter_names
 
 _LAYER_PARAMETERS = ("activation", "dropout", "batch_norm", "kernel_initializer")

@@ -8,10 +8,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import as_layer_sizes
-from ._classifier import NetworkClassifier
-from ._docstrings import fill_doc
-from ._regressor import NetworkRegressor
+from .core import NetworkClassifier, NetworkRegressor, as_layer_sizes, fill_doc
 from .modules import CNN, MLP
 
 _MLP_CONSTRAINTS = {

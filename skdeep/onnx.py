@@ -21,6 +21,7 @@ import math
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from sklearn.base import ClassifierMixin
@@ -28,8 +29,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._base import BaseNetwork
-from ._files import atomic_write
+from .utils.files import atomic_write
+
+if TYPE_CHECKING:
+    from .core import BaseNetwork
 
 INPUT_NAME = "X"
 PROBABILITIES = "probabilities"
@@ -82,8 +85,13 @@ def _quiet_exporter():
         logger.setLevel(level)
 
 
+def _is_network(estimator) -> bool:
+    # Every skdeep network (BaseNetwork, which this module sits below) tells its sample shape.
+    return callable(getattr(estimator, "_sample_shape", None))
+
+
 def _check_network(estimator) -> None:
-    if not isinstance(estimator, BaseNetwork):
+    if not _is_network(estimator):
         raise TypeError(
             f"ONNX export takes a fitted skdeep network estimator, got a "
             f"{type(estimator).__name__}; for a Pipeline ending in one, use pipeline_to_onnx."
@@ -199,7 +207,7 @@ def pipeline_model(pipeline: Pipeline):
             "network on its own with its to_onnx method."
         )
     network = pipeline.steps[-1][1]
-    if not isinstance(network, BaseNetwork):
+    if not _is_network(network):
         raise TypeError(
             f"The pipeline's last step is a {type(network).__name__}, not a skdeep network "
             "estimator."

@@ -33,9 +33,9 @@ from skdeep.callbacks import (
     TerminateOnNaN,
     TrainingDivergedError,
     lower_is_better_for,
-    peak_rss_mb,
 )
 from skdeep.plotting import plot_history
+from skdeep.utils.memory import peak_rss_mb
 
 matplotlib.use("Agg")
 
@@ -820,7 +820,7 @@ def test_plot_history_of_a_regressor_leaves_accuracy_out():
 FINGERPRINT_SCRIPT = """
 from torch import nn
 from skdeep import NeuralNetClassifier
-from skdeep.callbacks._common import stable_repr
+from skdeep.utils.reprs import stable_repr
 
 def builder_of(width):
     return lambda n_features, n_classes: nn.Sequential(

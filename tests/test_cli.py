@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from skdeep import __version__
-from skdeep._files import MANIFEST
 from skdeep.cli import load_dataset, main
+from skdeep.utils.files import MANIFEST
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = ["--max-samples", "120", "--cv", "2", "--quiet"]
@@ -194,7 +194,7 @@ def test_missing_data_names_the_options_that_find_or_fetch_it(tmp_path, monkeypa
 
 
 def test_download_reaches_the_loader(tmp_path, monkeypatch):
-    from skdeep import datasets
+    from skdeep.datasets import _loaders as datasets
 
     calls = []
 

@@ -15,11 +15,11 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.history import History
 
-import skdeep._base
+import skdeep.core._base
 from skdeep import MLPClassifier, MLPRegressor
-from skdeep._data import BatchIterator, TensorData
-from skdeep._fast_loop import FastHistory, mean_loss
-from skdeep._net import SkdeepNet
+from skdeep.core._data import BatchIterator, TensorData
+from skdeep.core._fast_loop import FastHistory, mean_loss
+from skdeep.core._net import SkdeepNet
 from skdeep.modules import MLP
 
 N_SAMPLES = 50
@@ -285,7 +285,7 @@ def test_fast_path_on_and_off_give_identical_training(monkeypatch, grad_listener
         "callbacks": callbacks,
     }
     fast = MLPClassifier(**params).fit(X, y, sample_weight=weights)
-    monkeypatch.setattr(skdeep._base, "SkdeepNet", StockLoopNet)
+    monkeypatch.setattr(skdeep.core._base, "SkdeepNet", StockLoopNet)
     stock = MLPClassifier(**params).fit(X, y, sample_weight=weights)
     assert type(stock.net_) is StockLoopNet and type(stock.history_) is History
     assert type(fast.history_) is FastHistory
@@ -336,7 +336,7 @@ def test_predictions_do_not_depend_on_the_prediction_batch_size(monkeypatch):
     est = MLPRegressor(hidden_layer_sizes=(8,), max_epochs=2, device="cpu", random_state=0)
     est.fit(X, X[:, 1])
     whole = est.predict(X)
-    monkeypatch.setattr(skdeep._base, "PREDICT_BATCH_SIZE", 7)
+    monkeypatch.setattr(skdeep.core._base, "PREDICT_BATCH_SIZE", 7)
     np.testing.assert_allclose(est.predict(X), whole, rtol=1e-6, atol=1e-7)
     clf = fit(X, y, validation_fraction=0.0)
     X_t = torch.from_numpy(X)
@@ -380,7 +380,7 @@ def test_fast_history_reads_and_writes_like_skorchs():
 
 
 def test_batch_losses_read_back_once_per_epoch_equal_those_read_per_batch(monkeypatch):
-    import skdeep._fast_loop as fast_loop
+    import skdeep.core._fast_loop as fast_loop
 
     X, y = id_data()
     params = {"hidden_layer_sizes": (8,), "batch_size": 16, "max_epochs": 3}

@@ -16,14 +16,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skdeep import _fetch, datasets
 from skdeep.datasets import (
+    _fetch,
     get_data_home,
     load_adult,
     load_california_housing,
     load_fashion_mnist,
     load_mnist,
 )
+from skdeep.datasets import _loaders as datasets
 
 IDX_LOADERS = [(load_mnist, "mnist"), (load_fashion_mnist, "fashion-mnist")]
 TRAIN_IMAGES, TRAIN_LABELS = "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from skdeep._files import _temporary_name, atomic_write, remove_stale_temporaries
+from skdeep.utils.files import _temporary_name, atomic_write, remove_stale_temporaries
 
 ROUNDS = 100
 
@@ -17,7 +17,7 @@ ROUNDS = 100
 RACER = """
 import sys, time
 from pathlib import Path
-from skdeep._files import atomic_write
+from skdeep.utils.files import atomic_write
 
 folder, name, start, rounds = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
 payload = name.encode() * (2**16 // len(name))

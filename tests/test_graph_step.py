@@ -1,4 +1,4 @@
-"""The static-buffer training step (skdeep._graph_step) and the ``compile`` parameter.
+"""The static-buffer training step (skdeep.core._graph_step) and the ``compile`` parameter.
 
 On a CPU the static step runs without capture (``STATIC_STEP_DEVICES`` patched to hold it):
 that proves everything but the CUDA graph object itself, namely the buffers, the partial last
@@ -13,8 +13,9 @@ import pytest
 import torch
 from skorch.callbacks import Callback, EpochScoring
 
-from skdeep import MLPClassifier, MLPRegressor, _graph_step
+from skdeep import MLPClassifier, MLPRegressor
 from skdeep.callbacks import ExponentialDecay
+from skdeep.core import _graph_step
 from skdeep.freezing import FreezeParameters
 
 # 50 samples in batches of 16: three full batches and a partial one of 2 per epoch.
@@ -206,7 +207,7 @@ def test_bad_compile_value_is_refused_before_training(data):
 
 
 def test_data_on_another_device_gives_up_with_the_reason(static_on_cpu):
-    from skdeep._net import SkdeepNet
+    from skdeep.core._net import SkdeepNet
 
     net = SkdeepNet(
         torch.nn.Linear(3, 2),

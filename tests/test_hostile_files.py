@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from skdeep import CNNClassifier, MLPClassifier, MLPRegressor, load
-from skdeep._base import BaseNetwork
+from skdeep.core._base import BaseNetwork
 
 TINY = {"max_epochs": 1, "device": "cpu", "random_state": 0}
 

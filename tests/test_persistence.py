@@ -191,7 +191,7 @@ def test_an_unfitted_estimator_is_refused_and_nothing_is_written(tmp_path):
 def test_only_skdeep_estimators_are_saved(blobs, tmp_path):
     X, y = blobs
     pipe = make_pipeline(StandardScaler(), MLPClassifier(**FAST)).fit(X, y)
-    with pytest.raises(TypeError, match="save a pipeline with joblib.dump"):
+    with pytest.raises(TypeError, match="pipelines with joblib.dump"):
         skdeep.persistence.save(pipe, tmp_path / "pipe.skdeep")
 
 

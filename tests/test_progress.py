@@ -10,10 +10,10 @@ from sklearn.base import clone
 from sklearn.datasets import load_iris
 from sklearn.dummy import DummyClassifier
 
-import skdeep._progress as progress_module
+import skdeep.utils.progress as progress_module
 from skdeep import MLPClassifier
-from skdeep._progress import EpochProgress, Progress
 from skdeep.compare import compare
+from skdeep.utils.progress import EpochProgress, Progress
 
 
 def test_the_eta_weighs_each_group_by_its_measured_unit_time():

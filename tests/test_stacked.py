@@ -14,10 +14,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skdeep import MLPClassifier, MLPRegressor
-from skdeep._stacked import StackedTrainer
-from skdeep._stacked_members import prepare_member, stack_key
 from skdeep.callbacks import TrainingDivergedError
 from skdeep.search import StackedSearchCV, results_frame
+from skdeep.search.stacked._members import prepare_member, stack_key
+from skdeep.search.stacked._trainer import StackedTrainer
 
 BASE = {"hidden_layer_sizes": (16,), "device": "cpu", "max_epochs": 1}
 
@@ -357,7 +357,7 @@ def test_convolutional_networks_stack_and_match_their_separate_fits(digits):
 
 
 def test_automatic_stacks_hold_fewer_members_of_larger_networks(digits):
-    from skdeep.search.stacked import _members_that_fit
+    from skdeep.search.stacked._search import _members_that_fit
 
     X, y = digits
     rows = np.arange(len(X))

@@ -11,10 +11,10 @@ import pytest
 from sklearn.datasets import load_digits
 
 from skdeep import CNNClassifier, MLPClassifier
-from skdeep._study_figure import log_scale_if_wide
-from skdeep._study_reading import MEASURES
 from skdeep.cli import main
 from skdeep.studies import STUDIES, run_study
+from skdeep.studies._figure import log_scale_if_wide
+from skdeep.studies._reading import MEASURES
 
 
 @pytest.fixture(scope="module")

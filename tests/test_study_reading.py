@@ -1,9 +1,10 @@
-"""skdeep._study_reading: each rule's three verdicts on synthetic result tables."""
+"""skdeep.studies._reading: each rule's three verdicts on synthetic result tables."""
 
 import pandas as pd
 import pytest
 
-from skdeep._study_reading import (
+from skdeep.studies import summarise
+from skdeep.studies._reading import (
     BORNE_OUT,
     CANNOT_TELL,
     NOT_BORNE_OUT,
@@ -16,7 +17,6 @@ from skdeep._study_reading import (
     Turns,
     read_study,
 )
-from skdeep.studies import summarise
 
 
 def measured(runs: list[dict], n_classes: int = 10, max_epochs: int = 10) -> Measured:

@@ -12,10 +12,10 @@ from sklearn.model_selection import GridSearchCV
 from skorch.callbacks import Callback
 from threadpoolctl import threadpool_limits
 
-import skdeep._threads as threads
+import skdeep.utils.threads as threads
 from skdeep import CNNClassifier, MLPClassifier, MLPRegressor
-from skdeep._threads import ThreadTuner, candidate_counts, make_tuner, thread_limit
 from skdeep.search import StackedSearchCV
+from skdeep.utils.threads import ThreadTuner, candidate_counts, make_tuner, thread_limit
 
 
 @pytest.fixture

@@ -19,16 +19,19 @@ pytest.importorskip("tensorboard")
 
 import optuna  # noqa: E402
 
-from skdeep import MLPClassifier  # noqa: E402
-from skdeep.cli import main  # noqa: E402
-from skdeep.search import tune, tune_budget  # noqa: E402
-from skdeep.search._tune_study import open_tune_study  # noqa: E402
-from skdeep.search.tune_budget import parse_budget  # noqa: E402
-from skdeep.search.tune_data import load_tune_data  # noqa: E402
-from skdeep.search.tune_spaces import DATA_KINDS, MODEL_SPACES, TABLE_SPACE  # noqa: E402
-
-# The function shadows its module as an attribute of skdeep.search; the module itself:
-tune_module = sys.modules["skdeep.search.tune"]
+from skdeep import MLPClassifier
+from skdeep.cli import main
+from skdeep.search.tuning import (
+    DATA_KINDS,
+    MODEL_SPACES,
+    TABLE_SPACE,
+    load_tune_data,
+    parse_budget,
+    tune,
+)
+from skdeep.search.tuning import _budget as tune_budget
+from skdeep.search.tuning import _run as tune_module
+from skdeep.search.tuning._study import open_tune_study
 
 
 @pytest.mark.parametrize(

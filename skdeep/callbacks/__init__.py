@@ -7,10 +7,10 @@ net and in an estimator's ``callbacks``; most are also switched on by estimator 
 ``verbose`` prints) run in every skdeep fit. See ``docs/callbacks.md``.
 """
 
-from ._checkpoint import Checkpoint, model_fingerprint, restore_checkpoints, stopped_early
+from ._checkpoint import Checkpoint, restore_checkpoints, stopped_early
 from ._common import lower_is_better_for
 from ._epoch_log import EpochLog, epoch_line
-from ._from_params import LR_SCHEDULES, estimator_callbacks, named_lr_schedule
+from ._from_params import LR_SCHEDULES, estimator_callbacks
 from ._metrics import (
     BatchAccuracy,
     EpochMetrics,
@@ -19,12 +19,10 @@ from ._metrics import (
     TrainingDivergedError,
     ValidAccuracy,
     correct_predictions,
-    peak_rss_mb,
-    reset_peak_rss,
 )
 from ._schedules import BatchSizeScaling, CyclicLR, ExponentialDecay, ReduceLROnPlateau
 from ._stopping import EarlyStopping
-from ._tensorboard import TensorBoard, tensorboard_tag
+from ._tensorboard import TensorBoard
 
 __all__ = [
     "LR_SCHEDULES",
@@ -46,11 +44,6 @@ __all__ = [
     "epoch_line",
     "estimator_callbacks",
     "lower_is_better_for",
-    "model_fingerprint",
-    "named_lr_schedule",
-    "peak_rss_mb",
-    "reset_peak_rss",
     "restore_checkpoints",
     "stopped_early",
-    "tensorboard_tag",
 ]

@@ -13,14 +13,9 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-from .._files import atomic_write
-from ._common import (
-    ParamsRepr,
-    UsesEstimatorParams,
-    lower_is_better_for,
-    monitored_value,
-    stable_repr,
-)
+from ..utils.files import atomic_write
+from ..utils.reprs import stable_repr
+from ._common import ParamsRepr, UsesEstimatorParams, lower_is_better_for, monitored_value
 from ._stopping import EarlyStopping
 
 CHECKPOINT_FORMAT = 1

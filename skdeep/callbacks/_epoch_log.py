@@ -8,6 +8,8 @@ from numbers import Number
 
 from skorch.callbacks import PrintLog
 
+from ..utils.formatting import format_seconds
+
 # History column -> the name Keras prints, in the order printed.
 KERAS_NAMES = {
     "train_loss": "loss",
@@ -16,10 +18,6 @@ KERAS_NAMES = {
     "valid_acc": "val_acc",
 }
 _ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def _seconds(duration: float) -> str:
-    return f"{duration:.1f}s" if duration >= 0.1 else f"{duration * 1000:.0f}ms"
 
 
 def epoch_line(row: dict, total_epochs: int | None = None) -> str:
@@ -46,7 +44,7 @@ def epoch_line(row: dict, total_epochs: int | None = None) -> str:
     epoch = f"Epoch {row['epoch']}" + (f"/{total_epochs}" if total_epochs else "")
     parts = [epoch]
     if isinstance(row.get("dur"), Number):
-        parts.append(_seconds(row["dur"]))
+        parts.append(format_seconds(row["dur"]))
     for column, name in KERAS_NAMES.items():
         value = row.get(column)
         if isinstance(value, Number) and not isinstance(value, bool):

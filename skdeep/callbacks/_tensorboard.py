@@ -8,7 +8,8 @@ from datetime import datetime
 
 from skorch.callbacks import TensorBoard as SkorchTensorBoard
 
-from ._common import ParamsRepr, UsesEstimatorParams, stable_repr
+from ..utils.reprs import stable_repr
+from ._common import ParamsRepr, UsesEstimatorParams
 
 _FINAL_METRICS = ("train_loss", "valid_loss", "valid_acc")
 

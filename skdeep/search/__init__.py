@@ -28,7 +28,7 @@ from .pruning import OptunaPruning
 from .results import parameter_importance, results_frame
 from .space import Dimension, SearchSpace, loguniform_int
 from .stacked import StackedSearchCV
-from .tune import tune
+from .tuning import tune
 
 __all__ = [
     "Dimension",

@@ -14,8 +14,8 @@ import numpy as np
 from sklearn.base import clone, is_classifier
 from sklearn.model_selection import check_cv, cross_validate
 
-from .._base import BaseNetwork
-from ._deps import require
+from ..core import BaseNetwork
+from ..utils.optional import require
 from .pruning import OptunaPruning
 from .space import SearchSpace
 

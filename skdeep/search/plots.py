@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._deps import require
+from ..utils.optional import require
 from .results import _is_numeric, choice_labels, parameter_importance, results_frame
 
 

@@ -11,17 +11,8 @@ from typing import Any, TextIO
 import numpy as np
 from joblib import effective_n_jobs
 
-from ._deps import require
-
-
-def _seconds(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    minutes, seconds = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+from ..utils.formatting import format_seconds
+from ..utils.optional import require
 
 
 class SearchProgress:
@@ -123,7 +114,7 @@ class SearchProgress:
             elapsed = time.perf_counter() - self._start
             print(
                 f"{self.description}: {self.done}/{total} candidates{best_text} "
-                f"(elapsed {_seconds(elapsed)}, ETA {_seconds(self.seconds_left())})",
+                f"(elapsed {format_seconds(elapsed)}, ETA {format_seconds(self.seconds_left())})",
                 file=self._stream(),
                 flush=True,
             )

@@ -7,7 +7,7 @@ from typing import Any
 
 from skorch.callbacks import Callback
 
-from ._deps import require
+from ..utils.optional import require
 
 
 class _FoldCounter:

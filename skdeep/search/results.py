@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
-from ._deps import require
+from ..utils.optional import require
 
 _SCORE_ATTR = re.compile(r"^(mean|std)_(test|train)_.+$|^(mean|std)_(fit|score)_time$")
 _STATUS = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from ._deps import require
+from ..utils.optional import require
 
 _KINDS = ("float", "log", "int")
 _SPEC_HELP = (

@@ -1,0 +1,306 @@
+"""``skdeep tune``: a time-boxed Optuna search of one network, refitted and tested once."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from sklearn.model_selection import train_test_split
+
+from ...datasets import IMAGE_DATASETS
+from ...utils.formatting import format_seconds
+from ...utils.optional import require
+from ..objective import storage_url
+from ._budget import Budget, BudgetStop, parse_budget
+from ._data import TuneData, check_dataset, load_tune_data
+from ._spaces import MODEL_SPACES, MODELS, data_kind
+from ._study import STUDY_FILE, open_tune_study, prepare_out, safe_url
+from ._trial import EARLY_STOPPING_FRACTION, Objective, make_estimator, metric_name, score
+from ._watch import Watch, best_trial, trial_counts
+
+# The share of the training rows that selects among the trials (the rest trains them).
+VALIDATION_SIZE = 0.1
+
+
+@dataclass
+class TuneResult:
+    """What :func:`tune` found: the summary written to ``summary.json``, and the objects."""
+
+    summary: dict
+    study: Any
+    best_estimator: Any
+    out: Path
+    files: list[Path]
+
+
+def _check_options(dataset, model: str, target, n_trials, storage, max_epochs, progress) -> None:
+    """Raise ValueError for a bad option, before anything is loaded or written."""
+    if model not in MODELS:
+        raise ValueError(f"--model must be one of {list(MODELS)}, got {model!r}.")
+    for name, value in (("--trials", n_trials), ("max_epochs", max_epochs)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    if storage is not None:
+        url = storage_url(storage)
+        sqlalchemy = require("sqlalchemy")
+        try:
+            sqlalchemy.engine.make_url(url)
+        except sqlalchemy.exc.ArgumentError as error:
+            raise ValueError(f"--storage is not a database URL or file path: {error}") from None
+    check_dataset(dataset, target)
+    if model == "cnn" and dataset not in IMAGE_DATASETS:
+        raise ValueError(
+            f"--model cnn needs images ({', '.join(IMAGE_DATASETS)}); {dataset!r} is a table: "
+            "use --model mlp or deep-mlp."
+        )
+    if progress not in ("auto", "lines", "quiet"):
+        raise ValueError(f"progress must be 'auto', 'lines' or 'quiet', got {progress!r}.")
+
+
+def _load_average() -> list[float] | None:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def _baseline(data: TuneData, random_state: int) -> dict | None:
+    """HistGradientBoosting on the same split, for tables (a reference, not a candidate)."""
+    if data.images:
+        return None
+    from ...baselines import default_models
+
+    start = time.perf_counter()
+    ((name, model),) = default_models(
+        data.task, data.X_train, ["hist_gradient_boosting"], random_state=random_state
+    ).items()
+    model.fit(data.X_train, data.y_train)
+    return {
+        "model": name,
+        f"test_{metric_name(data.task)}": score(data.task, model, data.X_test, data.y_test),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def tune(
+    dataset: str = "digits",
+    model: str = "mlp",
+    *,
+    budget="10m",
+    n_trials: int | None = None,
+    storage: str | None = None,
+    out=None,
+    target: str | None = None,
+    force: bool = False,
+    data_home=None,
+    max_samples: int | None = None,
+    max_epochs: int | None = None,
+    device: str = "auto",
+    random_state: int = 0,
+    progress: str = "auto",
+    stream: TextIO | None = None,
+    command: str | None = None,
+) -> TuneResult:
+    """Search the hyper-parameters of one network within a wall-time budget; test the best once.
+
+    The training rows are split once into fitting rows (90 %) and selection rows (10 %).
+    Each trial trains on the fitting rows (early stopping and the pruner watch 10 % of them)
+    and is scored on the selection rows. The first trials are the model's documented strong
+    configurations for the kind of data (images, a table of classes or of numbers), then
+    Optuna's TPE; the median pruner stops poor trials by epoch. When the budget runs out, the
+    best trial is refitted on all the training rows for the epochs its early stopping kept,
+    and scored once on the test rows, which nothing before has seen.
+
+    Parameters
+    ----------
+    dataset : str, default="digits"
+        ``"digits"``, ``"mnist"``, ``"fashion-mnist"``, ``"california"``, ``"adult"`` or a
+        ``.csv`` path (with ``target``).
+    model : {"mlp", "deep-mlp", "cnn"}, default="mlp"
+    budget : str, float or None, default="10m"
+        Wall time for the search and the refit: ``"90s"``, ``"10m"``, ``"1h"``, seconds.
+        None: only ``n_trials`` bounds the search.
+    n_trials : int or None, default=None
+        Trials to add in this run (a resumed study keeps its earlier ones).
+    storage : str or None, default=None
+        An Optuna storage URL or a SQLite file path; None is ``study.db`` in ``out``.
+    out : path or None, default=None
+        Output folder; None is ``skdeep-out/tune-DATASET-MODEL-TIME``. A folder that holds a
+        tune run of the same dataset and model is resumed; another non-empty one is refused.
+    target : str or None, default=None
+        Target column of a CSV dataset.
+    force : bool, default=False
+        The command's common ``--force``: a tune folder is never replaced, so it only makes
+        the refusal of a non-empty folder say so.
+    data_home : path or None, default=None
+    max_samples : int or None, default=None
+        Train (search and refit) on a random subset of the training rows.
+    max_epochs : int or None, default=None
+        Epochs per trial; None takes the model's for the data (40 for the MLPs and 20 for
+        the CNN on images, 150 on tables).
+    device : str, default="auto"
+    random_state : int, default=0
+        Seeds the splits, the networks and the sampler.
+    progress : {"auto", "lines", "quiet"}, default="auto"
+        A line per finished trial, or nothing.
+    stream : file-like, default=sys.stdout
+    command : str or None, default=None
+        The command line, for the report.
+
+    Returns
+    -------
+    TuneResult
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> result = tune("digits", "mlp", budget="20s", n_trials=2, max_epochs=3,
+    ...               out=tempfile.mkdtemp(), progress="quiet")  # doctest: +SKIP
+    >>> sorted(result.summary)[:3]  # doctest: +SKIP
+    ['baseline', 'best_estimator_params', 'best_params']
+    """
+    from ._report import write_report
+
+    seconds = parse_budget(budget)
+    if seconds is None and n_trials is None:
+        raise ValueError("Give a --budget, a number of --trials, or both.")
+    _check_options(dataset, model, target, n_trials, storage, max_epochs, progress)
+    stream = sys.stdout if stream is None else stream
+    quiet = progress == "quiet"
+    config = {
+        "dataset": dataset,
+        "model": model,
+        "target": target,
+        "max_samples": max_samples,
+        "random_state": random_state,
+    }
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = Path(out or f"skdeep-out/tune-{Path(dataset).stem}-{model}-{stamp}")
+    resumed = prepare_out(out, config, force)
+    load_before = _load_average()
+    budget_clock = Budget(seconds)
+
+    data = load_tune_data(
+        dataset,
+        target=target,
+        data_home=data_home,
+        max_samples=max_samples,
+        random_state=random_state,
+    )
+    model_space = MODEL_SPACES[model]
+    starting = model_space.start(data_kind(data.images, data.task))
+    epochs = max_epochs or starting.max_epochs
+    X_fit, X_valid, y_fit, y_valid = train_test_split(
+        data.X_train,
+        data.y_train,
+        test_size=VALIDATION_SIZE,
+        random_state=random_state,
+        stratify=data.y_train if data.task == "classification" else None,
+    )
+    refit_factor = len(data.y_train) / (len(y_fit) * (1 - EARLY_STOPPING_FRACTION))
+
+    study_name = f"tune-{Path(dataset).stem}-{model}"
+    url = storage_url(storage) if storage is not None else storage_url(out / STUDY_FILE)
+    study = open_tune_study(study_name, url, config, starting, random_state)
+    metric = metric_name(data.task)
+    watch = Watch(budget_clock, refit_factor, out / "tensorboard", stream, quiet, metric)
+    watch.update_reserve(study)
+    objective = Objective(
+        data,
+        model_space,
+        (X_fit, y_fit),
+        (X_valid, y_valid),
+        budget_clock,
+        max_epochs=epochs,
+        patience=starting.patience,
+        device=device,
+        random_state=random_state,
+        refit_factor=refit_factor,
+    )
+    if not quiet:
+        for line in data.description:
+            print(line, file=stream)
+        left = "" if seconds is None else f", budget {format_seconds(seconds)}"
+        print(
+            f"{'resuming' if resumed else 'starting'} study {study_name} "
+            f"({trial_counts(study)['n_trials']} trials so far{left}); writing to {out}/",
+            file=stream,
+            flush=True,
+        )
+    search_start = time.perf_counter()
+    # No Optuna timeout: the watch stops the study on the budget's own clock.
+    if budget_clock.left() - budget_clock.reserve > 0:
+        study.optimize(objective, n_trials=n_trials, callbacks=[watch], catch=())
+    else:
+        watch.stopped = True
+    search_seconds = time.perf_counter() - search_start
+
+    best = best_trial(study)
+    if best is None:
+        raise ValueError(
+            f"No trial completed in the study {study_name!r} (see {out}/trials.csv once "
+            "written); give a larger --budget or more --trials."
+        )
+    refit_epochs = int(best.user_attrs.get("best_epoch", epochs))
+    refit_record: dict = {}
+    final = make_estimator(
+        data,
+        model_space,
+        best.params,
+        max_epochs=refit_epochs,
+        patience=starting.patience,
+        validating=False,
+        callbacks=[BudgetStop(budget_clock if seconds else None, None, refit_record)],
+        device=device,
+        random_state=random_state,
+    )
+    refit_start = time.perf_counter()
+    final.fit(data.X_train, data.y_train)
+    refit_seconds = time.perf_counter() - refit_start
+    # The one look at the test rows.
+    test_score = score(data.task, final, data.X_test, data.y_test)
+    elapsed = budget_clock.elapsed()
+    baseline = _baseline(data, random_state)
+
+    summary = {
+        "dataset": dataset,
+        "model": model,
+        "best_trial": best.number,
+        "best_params": best.params,
+        "best_estimator_params": {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in model_space.estimator_params(best.params).items()
+        },
+        f"valid_{metric}": best.value,
+        f"test_{metric}": test_score,
+        **trial_counts(study),
+        "trials_this_run": watch.added,
+        "search_stopped_by": "budget" if watch.stopped else "trials",
+        "seconds": elapsed,
+        "budget_seconds": seconds,
+        "search_seconds": search_seconds,
+        "refit_epochs": refit_record.get("epochs", refit_epochs),
+        "refit_epochs_planned": refit_epochs,
+        "refit_stopped_by_budget": bool(refit_record.get("stopped_by_budget")),
+        "refit_seconds": refit_seconds,
+        "n_train": len(data.y_train),
+        "n_fit": len(y_fit),
+        "n_valid": len(y_valid),
+        "n_test": len(data.y_test),
+        "resumed": resumed,
+        "study_name": study_name,
+        "storage": safe_url(url),
+        "load_average_before": load_before,
+        "load_average_after": _load_average(),
+        "baseline": baseline,
+    }
+    files = write_report(
+        study, summary, out, description=data.description, command=command, metric=metric
+    )
+    return TuneResult(summary, study, final, out, files)

@@ -1,0 +1,6 @@
+"""Small utilities that every layer of skdeep may use; they import nothing else from skdeep.
+
+One module per concern: ``files`` (output folders, atomic writes), ``optional`` (optional
+dependencies), ``threads``, ``progress``, ``formatting``, ``reports``, ``device``, ``memory``,
+``reprs``, ``tasks``.
+"""

@@ -1,0 +1,35 @@
+"""Optional dependencies of the search tools, imported only when a function needs them."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+
+def require(module: str) -> ModuleType:
+    """Import ``module`` or raise an ImportError that says how to install it.
+
+    Examples
+    --------
+    >>> require("math").sqrt(4.0)
+    2.0
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        package = module.split(".")[0].replace("_", "-")
+        raise ImportError(
+            f"This part of skdeep.search needs {package}, which is not installed; install it "
+            "with `pip install skdeep[all]`."
+        ) from error
+
+
+def pyplot():
+    """Return ``matplotlib.pyplot``, or say how to install it."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ImportError(
+            "Figures need matplotlib: pip install 'skdeep[all]' (or pip install matplotlib)."
+        ) from None
+    return plt
