@@ -64,7 +64,7 @@ def _python(tmp_path: Path, name: str, body: str, *args: str) -> subprocess.Pope
     script = tmp_path / f"{name}.py"
     script.write_text(textwrap.dedent(SETUP) + textwrap.dedent(body))
     env = dict(os.environ)
-    root = str(Path(__file__).parents[1])
+    root = str(Path(__file__).parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in [root, env.get("PYTHONPATH")] if p)
     return subprocess.Popen([sys.executable, str(script), *args], env=env)
 

@@ -3,12 +3,13 @@
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from sklearn.datasets import make_classification
+from sklearn.datasets import load_digits, make_classification
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -373,3 +374,18 @@ def test_a_model_saved_on_cuda_loads_and_predicts_on_the_cpu(blobs, tmp_path, mo
 
     explicit = load(path, device="cpu")
     np.testing.assert_array_equal(explicit.predict_proba(X), expected)
+
+
+def test_a_model_saved_by_release_0_1_0_still_loads_and_predicts_as_it_did():
+    """The file was written by ``save`` of skdeep 0.1.0, before the package was laid out anew.
+
+    MLPClassifier(hidden_layer_sizes=(16,), max_epochs=3, random_state=0) fitted on the first
+    200 digits (pixels / 16); the .npy holds its predict_proba of the first 20 rows.
+    """
+    data = Path(__file__).parents[1] / "data"
+    X = load_digits().data[:200].astype(np.float32) / 16
+    restored = load(data / "mlp_classifier_0.1.0.skdeep")
+    assert type(restored).__name__ == "MLPClassifier"
+    assert restored.hidden_layer_sizes == (16,)
+    expected = np.load(data / "mlp_classifier_0.1.0_proba.npy")
+    np.testing.assert_allclose(restored.predict_proba(X[:20]), expected, rtol=1e-5, atol=1e-7)

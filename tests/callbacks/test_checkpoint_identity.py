@@ -110,7 +110,7 @@ except ValueError as error:
 
 @pytest.mark.timeout(180)
 def test_two_processes_with_one_fixed_name_cannot_clobber_each_other(digits, tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
     rivals = {
         hidden: subprocess.Popen(
             [sys.executable, "-c", RIVAL, str(tmp_path), str(hidden)],

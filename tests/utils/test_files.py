@@ -35,7 +35,7 @@ print(",".join(map(str, won)))
 
 
 def _racer(folder: Path, name: str, start: float) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
     command = [sys.executable, "-c", RACER, str(folder), name, str(start), str(ROUNDS)]
     return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
 

@@ -30,7 +30,7 @@ IDX_LOADERS = [(load_mnist, "mnist"), (load_fashion_mnist, "fashion-mnist")]
 TRAIN_IMAGES, TRAIN_LABELS = "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"
 TEST_IMAGES, TEST_LABELS = "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

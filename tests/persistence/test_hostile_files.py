@@ -115,7 +115,7 @@ def test_the_class_is_checked_before_anything_is_imported(saved, tmp_path):
     forged = rewrite(
         path, tmp_path / "cli.skdeep", lambda m: m.update(estimator={"module": "skdeep.cli"})
     )
-    env_path = str(Path(__file__).parents[1])
+    env_path = str(Path(__file__).parents[2])
     out = subprocess.run(
         [sys.executable, "-c", script, str(forged)],
         capture_output=True,

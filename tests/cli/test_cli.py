@@ -13,7 +13,7 @@ from skdeep import __version__
 from skdeep.cli import load_dataset, main
 from skdeep.utils.files import MANIFEST
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 QUICK = ["--max-samples", "120", "--cv", "2", "--quiet"]
 
 
