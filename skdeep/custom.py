@@ -270,30 +270,7 @@ class NeuralNetClassifier(_CustomModuleMixin, NetworkClassifier):
         verbose=0,
         **module_params,
     ):
-        self.module = module
-        self.freeze = freeze
-        self.unfreeze_at_epoch = unfreeze_at_epoch
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.momentum = momentum
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.l1 = l1
-        self.l2 = l2
-        self.validation_fraction = validation_fraction
-        self.early_stopping = early_stopping
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.lr_schedule = lr_schedule
-        self.batch_size_scaling = batch_size_scaling
-        self.callbacks = callbacks
-        self.class_weight = class_weight
-        self.random_state = random_state
-        self.device = device
-        self.compile = compile
-        self.n_threads = n_threads
-        self.warm_start = warm_start
-        self.verbose = verbose
+        self._store_init_arguments(locals())
         # Kept apart: scikit-learn reads parameters from __init__'s signature only.
         self._module_params = module_params
 
@@ -364,30 +341,7 @@ class NeuralNetRegressor(_CustomModuleMixin, NetworkRegressor):
         verbose=0,
         **module_params,
     ):
-        self.module = module
-        self.freeze = freeze
-        self.unfreeze_at_epoch = unfreeze_at_epoch
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.momentum = momentum
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.l1 = l1
-        self.l2 = l2
-        self.validation_fraction = validation_fraction
-        self.early_stopping = early_stopping
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.lr_schedule = lr_schedule
-        self.batch_size_scaling = batch_size_scaling
-        self.callbacks = callbacks
-        self.loss = loss
-        self.random_state = random_state
-        self.device = device
-        self.compile = compile
-        self.n_threads = n_threads
-        self.warm_start = warm_start
-        self.verbose = verbose
+        self._store_init_arguments(locals())
         # Kept apart: scikit-learn reads parameters from __init__'s signature only.
         self._module_params = module_params
 

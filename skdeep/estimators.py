@@ -85,32 +85,7 @@ class MLPClassifier(NetworkClassifier):
         warm_start=False,
         verbose=0,
     ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.dropout = dropout
-        self.batch_norm = batch_norm
-        self.kernel_initializer = kernel_initializer
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.momentum = momentum
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.l1 = l1
-        self.l2 = l2
-        self.validation_fraction = validation_fraction
-        self.early_stopping = early_stopping
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.lr_schedule = lr_schedule
-        self.batch_size_scaling = batch_size_scaling
-        self.callbacks = callbacks
-        self.class_weight = class_weight
-        self.random_state = random_state
-        self.device = device
-        self.compile = compile
-        self.n_threads = n_threads
-        self.warm_start = warm_start
-        self.verbose = verbose
+        self._store_init_arguments(locals())
 
     def _build_module(self, n_outputs: int) -> MLP:
         return MLP(
@@ -191,32 +166,7 @@ class MLPRegressor(NetworkRegressor):
         warm_start=False,
         verbose=0,
     ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.dropout = dropout
-        self.batch_norm = batch_norm
-        self.kernel_initializer = kernel_initializer
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.momentum = momentum
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.l1 = l1
-        self.l2 = l2
-        self.validation_fraction = validation_fraction
-        self.early_stopping = early_stopping
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.lr_schedule = lr_schedule
-        self.batch_size_scaling = batch_size_scaling
-        self.callbacks = callbacks
-        self.loss = loss
-        self.random_state = random_state
-        self.device = device
-        self.compile = compile
-        self.n_threads = n_threads
-        self.warm_start = warm_start
-        self.verbose = verbose
+        self._store_init_arguments(locals())
 
     _build_module = MLPClassifier._build_module
 
@@ -364,37 +314,7 @@ class CNNClassifier(NetworkClassifier):
         warm_start=False,
         verbose=0,
     ):
-        self.filters = filters
-        self.kernel_sizes = kernel_sizes
-        self.pool_size = pool_size
-        self.padding = padding
-        self.dense_units = dense_units
-        self.input_shape = input_shape
-        self.activation = activation
-        self.dropout = dropout
-        self.batch_norm = batch_norm
-        self.kernel_initializer = kernel_initializer
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.momentum = momentum
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.l1 = l1
-        self.l2 = l2
-        self.validation_fraction = validation_fraction
-        self.early_stopping = early_stopping
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.lr_schedule = lr_schedule
-        self.batch_size_scaling = batch_size_scaling
-        self.callbacks = callbacks
-        self.class_weight = class_weight
-        self.random_state = random_state
-        self.device = device
-        self.compile = compile
-        self.n_threads = n_threads
-        self.warm_start = warm_start
-        self.verbose = verbose
+        self._store_init_arguments(locals())
 
     def _validate_X_y(self, X, y, reset: bool):
         X, y = super()._validate_X_y(X, y, reset)

@@ -88,6 +88,15 @@ class BaseNetwork(IntrospectionMixin, BaseEstimator):
 
     # -- what subclasses define -------------------------------------------------------------
 
+    def _store_init_arguments(self, arguments: dict) -> None:
+        """Store each named ``__init__`` argument untouched under its own name.
+
+        scikit-learn's rule. Each estimator calls it with its ``locals()``, so that its
+        signature, which scikit-learn reads, is the one list of its parameters.
+        """
+        for name in self._get_param_names():
+            setattr(self, name, arguments[name])
+
     def _build_module(self, n_outputs: int) -> nn.Module:
         raise NotImplementedError
 
