@@ -83,7 +83,7 @@ def _read_table(name: str, target: str | None):
 
 
 def _load_named(name: str, data_home: str | None, download: bool):
-    from ..datasets import _loaders as datasets
+    from .. import datasets
 
     if name == "digits":
         from sklearn.datasets import load_digits

@@ -10,13 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..utils.optional import require
+from ..utils.optional import new_figure, require
 from .results import _is_numeric, choice_labels, parameter_importance, results_frame
-
-
-def _new_figure(width: float, height: float):
-    figure_module = require("matplotlib.figure")
-    return figure_module.Figure(figsize=(width, height), layout="constrained")
 
 
 def _log_scale(values: pd.Series) -> bool:
@@ -64,7 +59,7 @@ def plot_scores(search, score: str | None = None):
     params = frame.attrs["params"]
     columns = min(len(params), 3) or 1
     rows = -(-len(params) // columns) or 1
-    figure = _new_figure(4 * columns, 3 * rows)
+    figure = new_figure(4 * columns, 3 * rows)
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
     jitter = np.random.default_rng(0)
     for ax, name in zip(axes, params, strict=False):
@@ -146,7 +141,7 @@ def plot_parallel_coordinates(search, top: int = 10, score: str | None = None):
                 levels = np.array([0.5])
             scaled[name] = pd.Series(levels[codes], index=column.index)
             ticks[name] = list(zip(levels, names, strict=True))
-    figure = _new_figure(max(4, 1.6 * len(params)), 4)
+    figure = new_figure(max(4, 1.6 * len(params)), 4)
     ax = figure.subplots()
     colormap = colormaps["viridis"]
     scores = best[score].astype(float)
@@ -204,7 +199,7 @@ def plot_importance(search, score: str | None = None, method: str = "correlation
     2
     """
     importance = parameter_importance(search, score=score, method=method)
-    figure = _new_figure(5, 0.5 * len(importance) + 1.2)
+    figure = new_figure(5, 0.5 * len(importance) + 1.2)
     ax = figure.subplots()
     ordered = importance.iloc[::-1]
     colors = ["tab:blue" if v >= 0 else "tab:red" for v in ordered]

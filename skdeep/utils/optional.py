@@ -19,7 +19,7 @@ def require(module: str) -> ModuleType:
     except ImportError as error:
         package = module.split(".")[0].replace("_", "-")
         raise ImportError(
-            f"This part of skdeep.search needs {package}, which is not installed; install it "
+            f"This part of skdeep needs {package}, which is not installed; install it "
             "with `pip install skdeep[all]`."
         ) from error
 
@@ -33,3 +33,11 @@ def pyplot():
             "Figures need matplotlib: pip install 'skdeep[all]' (or pip install matplotlib)."
         ) from None
     return plt
+
+
+def new_figure(width: float, height: float):
+    """A matplotlib ``Figure`` of ``width`` x ``height`` inches, laid out by matplotlib.
+
+    Made without pyplot, so that no window or global figure is involved.
+    """
+    return require("matplotlib.figure").Figure(figsize=(width, height), layout="constrained")

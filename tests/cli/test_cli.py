@@ -194,7 +194,7 @@ def test_missing_data_names_the_options_that_find_or_fetch_it(tmp_path, monkeypa
 
 
 def test_download_reaches_the_loader(tmp_path, monkeypatch):
-    from skdeep.datasets import _loaders as datasets
+    import skdeep.datasets as datasets
 
     calls = []
 

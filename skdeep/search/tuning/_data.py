@@ -71,7 +71,7 @@ def load_tune_data(
     >>> data.X_train.shape, data.X_test.shape, data.task
     ((1437, 64), (360, 64), 'classification')
     """
-    from ...datasets import _loaders as datasets
+    from ... import datasets
     from ...utils.tasks import infer_task
 
     check_dataset(name, target)

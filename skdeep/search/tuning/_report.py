@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ...utils.optional import require
+from ...utils.optional import new_figure, require
 from ..plots import plot_importance, plot_parallel_coordinates, plot_scores
 from ..results import results_frame
 
@@ -65,9 +65,7 @@ def trials_frame(study) -> pd.DataFrame:
 
 
 def _plot_history(frame: pd.DataFrame, metric: str):
-    from ..plots import _new_figure
-
-    figure = _new_figure(6, 3.5)
+    figure = new_figure(6, 3.5)
     ax = figure.subplots()
     done = frame[frame["state"] == "complete"].dropna(subset=["score"])
     ax.scatter(done["trial"], done["score"], color="tab:blue", label="complete", zorder=3)
