@@ -36,6 +36,7 @@ __all__ = ["build_parser", "main"]
 
 EXIT_MODEL_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process ended by Ctrl-C
 
 
 def _output_folder(args: argparse.Namespace, label: str) -> Path:
@@ -373,6 +374,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileExistsError, FileNotFoundError, ValueError, ImportError) as error:
         print(f"skdeep {args.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(
+            f"skdeep {args.command}: interrupted (Ctrl-C); no fit cut short was scored and no "
+            "report was written.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from skorch.utils import to_numpy
 
 from ..callbacks import EpochLog, EpochMetrics, TerminateOnNaN, TrainAccuracy, ValidAccuracy
 from ..modules import penalized_parameters, per_layer, weight_penalty
+from ..utils.interrupt import SigintWatch
 from ..utils.threads import describe_probe, fit_thread_count, make_tuner, torch_threads
 from ._fast_loop import FastLoopMixin, mean_loss, per_sample_loss
 from ._graph_step import start_static_step
@@ -172,10 +173,13 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
             self.static_step_ = start_static_step(self)
             try:
                 self.notify("on_train_begin", X=X, y=y)
-                try:
-                    self.fit_loop(X, y, epochs=epochs, **fit_params)
-                except KeyboardInterrupt:
-                    pass
+                with SigintWatch() as ctrl_c:
+                    try:
+                        self.fit_loop(X, y, epochs=epochs, **fit_params)
+                    except KeyboardInterrupt:
+                        # A callback ending the fit (early stopping) is caught; Ctrl-C is not.
+                        if ctrl_c.received:
+                            raise
             finally:
                 if self.static_step_ is not None:
                     self.static_step_.close()

@@ -2,8 +2,10 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -322,3 +324,29 @@ print("torch imported:", "torch" in sys.modules)
         "torch imported: True",
         "",
     ]
+
+
+def test_ctrl_c_stops_a_comparison_at_once_exits_130_and_reports_nothing(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "skdeep.cli", "compare", "--models", "cnn,mlp", "--epochs", "300",
+         "--out", "run"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"},
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    first_line = process.stderr.readline()  # training has started
+    assert first_line.startswith("compare ["), first_line
+    time.sleep(1)
+    process.send_signal(signal.SIGINT)
+    try:
+        rest = process.communicate(timeout=60)[1]
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert rest.strip().splitlines()[-1] == (
+        "skdeep compare: interrupted (Ctrl-C); no fit cut short was scored and no report "
+        "was written."
+    )
+    assert "Traceback" not in rest
+    assert not (tmp_path / "run" / "results.csv").exists()

@@ -1,6 +1,7 @@
 """A fit killed with SIGKILL resumes from its checkpoint; a kill during a write loses nothing."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
+from skorch.callbacks import Callback
 
 from skdeep import MLPClassifier
 from skdeep.callbacks import Checkpoint
@@ -23,6 +25,7 @@ CHILD = """
 import sys, time
 import torch
 from sklearn.datasets import load_digits
+from skorch.callbacks import Callback
 from skorch.callbacks import Callback
 from skdeep import MLPClassifier
 from skdeep.callbacks import Checkpoint
@@ -118,3 +121,39 @@ def test_a_kill_during_a_checkpoint_write_leaves_the_previous_checkpoint(tmp_pat
     assert resumed.history_[:, "event_cp"] == [True] * EPOCHS
     # The killed writer's temporary file went with the next write.
     assert not list(folder.glob(".checkpoint-*.tmp"))
+
+
+class _SignalAtEpoch(Callback):
+    """Sends this process SIGINT (Ctrl-C) at the end of ``epoch``."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+class _StopAtEpoch(Callback):
+    """Ends the fit as skorch's EarlyStopping does: by raising KeyboardInterrupt."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_during_a_fit_reaches_the_caller_but_a_callback_stop_does_not():
+    X, y = load_digits(return_X_y=True)
+    X = X[:200] / 16
+    y = y[:200]
+    stopped = MLPClassifier(max_epochs=6, callbacks=[_StopAtEpoch(2)], random_state=0).fit(X, y)
+    assert len(stopped.history_) == 2
+
+    interrupted = MLPClassifier(max_epochs=6, callbacks=[_SignalAtEpoch(2)], random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit(X, y)
+    assert len(interrupted.net_.history) == 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -27,6 +27,7 @@ from torch.func import functional_call, grad, stack_module_state, vmap
 from ...callbacks import ReduceLROnPlateau, correct_predictions
 from ...core import CPU_PREDICT_BATCH_SIZE, per_sample_loss
 from ...modules import penalized_parameters
+from ...utils.interrupt import SigintWatch
 from ...utils.threads import fit_thread_count, make_tuner, torch_threads
 from ._members import Member, initial_lr, schedule_of
 
@@ -367,7 +368,8 @@ class StackedTrainer:
                 max(m.estimator.max_epochs for m in self.members),
             )
             try:
-                self._train()
+                with SigintWatch() as self._ctrl_c:
+                    self._train()
             finally:
                 for member in self.members:
                     member.estimator.n_threads_ = torch.get_num_threads()
@@ -426,6 +428,8 @@ class StackedTrainer:
                     try:
                         stopping[k].on_epoch_end(member.estimator.net_)
                     except KeyboardInterrupt:  # how skorch's EarlyStopping ends a fit
+                        if self._ctrl_c.received:
+                            raise
                         stopped[k] = True
                     improved[k] = stopping[k].best_epoch_ == epoch
             if best is not None and any(improved):
