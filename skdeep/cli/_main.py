@@ -187,6 +187,9 @@ def _study(args: argparse.Namespace) -> int:
 def _tune(args: argparse.Namespace) -> int:
     from ..search.tuning import tune
 
+    check_data_options(
+        args.dataset, target=args.target, download=args.download, data_home=args.data_home
+    )
     result = tune(
         args.dataset,
         args.model,
@@ -195,8 +198,8 @@ def _tune(args: argparse.Namespace) -> int:
         storage=args.storage,
         out=args.out,
         target=args.target,
-        force=args.force,
         data_home=args.data_home,
+        download=args.download,
         max_samples=args.max_samples,
         max_epochs=args.epochs,
         device=args.device,
@@ -217,8 +220,15 @@ def _tune(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options every subcommand that loads data and writes a report shares."""
+def _add_common_arguments(
+    parser: argparse.ArgumentParser,
+    out_help: str = "output folder (default skdeep-out/COMMAND-DATASET-TIME)",
+    replaces_reports: bool = True,
+) -> None:
+    """The options every subcommand that loads data and writes a report shares.
+
+    A command whose folder is never replaced (``tune`` resumes it) has no ``--force``.
+    """
     data = parser.add_argument_group("data")
     data.add_argument(
         "--dataset",
@@ -240,13 +250,14 @@ def _add_common_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"fetch missing dataset files ({', '.join(DOWNLOADABLE)}) into the data home",
     )
     output = parser.add_argument_group("output")
-    output.add_argument("--out", help="output folder (default skdeep-out/COMMAND-DATASET-TIME)")
-    output.add_argument(
-        "--force",
-        action="store_true",
-        help="replace a previous skdeep report in --out (a folder holding other files is "
-        "always refused)",
-    )
+    output.add_argument("--out", help=out_help)
+    if replaces_reports:
+        output.add_argument(
+            "--force",
+            action="store_true",
+            help="replace a previous skdeep report in --out (a folder holding other files is "
+            "always refused)",
+        )
     output.add_argument("--quiet", action="store_true", help="no progress output")
     output.add_argument("--json", action="store_true", help="print a JSON summary instead")
     parser.add_argument(
@@ -255,7 +266,13 @@ def _add_common_arguments(parser: argparse.ArgumentParser) -> None:
         type=device_type,
         help="auto, cpu, cuda, cuda:N or mps (default auto)",
     )
-    parser.add_argument("--random-state", type=non_negative_int, default=0)
+    parser.add_argument(
+        "--random-state",
+        type=non_negative_int,
+        default=0,
+        help="seed of the folds or splits, the networks and the searches: the same seed gives "
+        "the same run (default 0)",
+    )
 
 
 def _add_compare_command(commands) -> None:
@@ -319,7 +336,12 @@ def _add_tune_command(commands) -> None:
         "trials.csv, figures and TensorBoard logs. Rerun with the same --out (or --storage) to "
         "resume the study and add trials.",
     )
-    _add_common_arguments(tune)
+    _add_common_arguments(
+        tune,
+        out_help="output folder (default skdeep-out/tune-DATASET-MODEL-TIME); a folder holding "
+        "a tune run of the same dataset and model is resumed, never replaced",
+        replaces_reports=False,
+    )
     tune.add_argument("--model", default="mlp", help="mlp, deep-mlp or cnn (default mlp)")
     tune.add_argument(
         "--budget",

@@ -56,6 +56,7 @@ def load_tune_data(
     *,
     target: str | None = None,
     data_home=None,
+    download: bool = False,
     max_samples: int | None = None,
     random_state: int = 0,
 ) -> TuneData:
@@ -84,20 +85,20 @@ def load_tune_data(
         source = "digits (scikit-learn, embedded): 8x8 images of handwritten digits"
     elif name in ("mnist", "fashion-mnist"):
         loader = datasets.load_mnist if name == "mnist" else datasets.load_fashion_mnist
-        X, y = loader(data_home, subset="train")
-        X_test, y_test = loader(data_home, subset="test")
+        X, y = loader(data_home, subset="train", download=download)
+        X_test, y_test = loader(data_home, subset="test", download=download)
         X, X_test = (
             images.reshape(len(images), -1).astype(np.float32) / 255.0 for images in (X, X_test)
         )
         test_source = (X_test, y_test)
         source = f"{name}: 28x28 images, its own 60,000 training and 10,000 test images"
     elif name == "california":
-        X, y = datasets.load_california_housing(data_home)
+        X, y = datasets.load_california_housing(data_home, download=download)
         y = y.to_numpy()
         source = "California housing (1990 census), median house value in USD"
     elif name == "adult":
-        X, y = datasets.load_adult(data_home, subset="train")
-        X_test, y_test = datasets.load_adult(data_home, subset="test")
+        X, y = datasets.load_adult(data_home, subset="train", download=download)
+        X_test, y_test = datasets.load_adult(data_home, subset="test", download=download)
         test_source = (X_test, y_test.to_numpy())
         y = y.to_numpy()
         source = "Adult census income (UCI), its own training and test files"

@@ -97,8 +97,8 @@ def tune(
     storage: str | None = None,
     out=None,
     target: str | None = None,
-    force: bool = False,
     data_home=None,
+    download: bool = False,
     max_samples: int | None = None,
     max_epochs: int | None = None,
     device: str = "auto",
@@ -135,10 +135,10 @@ def tune(
         tune run of the same dataset and model is resumed; another non-empty one is refused.
     target : str or None, default=None
         Target column of a CSV dataset.
-    force : bool, default=False
-        The command's common ``--force``: a tune folder is never replaced, so it only makes
-        the refusal of a non-empty folder say so.
     data_home : path or None, default=None
+        The folder of the dataset files (``SKDEEP_DATA`` when None).
+    download : bool, default=False
+        Fetch the missing files of MNIST, Fashion-MNIST or California housing into it.
     max_samples : int or None, default=None
         Train (search and refit) on a random subset of the training rows.
     max_epochs : int or None, default=None
@@ -149,7 +149,8 @@ def tune(
         Seeds the splits, the networks and the sampler.
     progress : {"auto", "lines", "quiet"}, default="auto"
         A line per finished trial, or nothing.
-    stream : file-like, default=sys.stdout
+    stream : file-like, default=sys.stderr
+        Where the progress lines go (the results are returned, and written to ``out``).
     command : str or None, default=None
         The command line, for the report.
 
@@ -171,7 +172,7 @@ def tune(
     if seconds is None and n_trials is None:
         raise ValueError("Give a --budget, a number of --trials, or both.")
     _check_options(dataset, model, target, n_trials, storage, max_epochs, progress)
-    stream = sys.stdout if stream is None else stream
+    stream = sys.stderr if stream is None else stream
     quiet = progress == "quiet"
     config = {
         "dataset": dataset,
@@ -182,7 +183,7 @@ def tune(
     }
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(out or f"skdeep-out/tune-{Path(dataset).stem}-{model}-{stamp}")
-    resumed = prepare_out(out, config, force)
+    resumed = prepare_out(out, config)
     load_before = _load_average()
     budget_clock = Budget(seconds)
 
@@ -190,6 +191,7 @@ def tune(
         dataset,
         target=target,
         data_home=data_home,
+        download=download,
         max_samples=max_samples,
         random_state=random_state,
     )

@@ -13,7 +13,7 @@ CONFIG_FILE = "tune.json"
 STUDY_FILE = "study.db"
 
 
-def prepare_out(out: Path, config: dict, force: bool) -> bool:
+def prepare_out(out: Path, config: dict) -> bool:
     """Create ``out`` or reopen the tune run it holds; return whether it is resumed.
 
     A tune folder is resumed, never replaced; any other folder must be empty or missing (the
@@ -23,22 +23,12 @@ def prepare_out(out: Path, config: dict, force: bool) -> bool:
 
     marker = out / CONFIG_FILE
     if out.is_dir() and marker.exists():
-        if force:
-            raise FileExistsError(
-                f"{out} holds a tune run, which is resumed, never replaced: rerun without "
-                "--force to add trials to it, or choose another --out."
-            )
         previous = json.loads(marker.read_text())
         if previous != config:
             raise ValueError(
                 f"{out} holds a tune run of {previous}, not of {config}; choose another --out."
             )
         return True
-    if force and out.is_dir() and any(out.iterdir()):
-        raise FileExistsError(
-            f"{out} is not empty and holds no tune run; skdeep tune writes only into an empty "
-            "or new folder: choose another --out."
-        )
     out = check_output_dir(out, force=False)
     out.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps(config, indent=2))
@@ -53,7 +43,9 @@ def open_tune_study(name: str, url: str, config: dict, start, random_state: int)
     enqueued again.
     """
     optuna = require("optuna")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Each trial has its own line from the watch; Optuna's would repeat it. A trial's error
+    # ends the run and is reported by it (Ctrl-C included), without Optuna's traceback.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study = open_study(

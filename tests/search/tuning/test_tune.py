@@ -416,3 +416,23 @@ def test_the_pruner_waits_the_warmup_epochs_of_the_data(tmp_path, kind):
             break
     assert pruned_at == start.warmup_epochs
     assert MODEL_SPACES["mlp"].start("regression").warmup_epochs >= 20
+
+
+def test_help_offers_only_what_tune_does(capsys):
+    with pytest.raises(SystemExit):
+        main(["tune", "--help"])
+    help_text = capsys.readouterr().out
+    assert "--force" not in help_text
+    assert "--download" in help_text
+    assert "skdeep-out/tune-DATASET-MODEL-TIME" in "".join(help_text.split())
+
+
+def test_progress_goes_to_stderr_and_the_result_to_stdout(tmp_path, capsys):
+    argv = ["tune", "--trials", "1", "--epochs", "1", "--max-samples", "300", "--out", "r"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "trial 0:" in captured.err
+    assert "trial 0:" not in captured.out
+    assert "test accuracy of the best" in captured.out
