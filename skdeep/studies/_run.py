@@ -22,6 +22,7 @@ from sklearn.utils.multiclass import type_of_target
 from ..estimators import CNNClassifier, MLPClassifier
 from ..utils.progress import Progress
 from ..utils.reports import markdown_table
+from ..utils.tasks import infer_task
 from ._designs import STUDIES, Study
 from ._reading import MEASURES, Measured, Verdict, read_study
 from ._variants import Variant
@@ -173,12 +174,15 @@ def _load_average() -> float:
 
 
 def _check_target(y) -> int:
+    if infer_task(y) == "regression":
+        raise ValueError(
+            "skdeep study trains classifiers, and this target is a regression target (numbers, "
+            f"{len(np.unique(y))} distinct values); use `skdeep compare` for regression."
+        )
     kind = type_of_target(y)
     if kind not in ("binary", "multiclass"):
         raise ValueError(
-            f"skdeep study trains classifiers, and this target is {kind} "
-            f"{'(a regression target)' if kind.startswith('continuous') else ''}; the studies "
-            "support class labels only. Use `skdeep compare` for a regression target."
+            f"skdeep study trains classifiers of one label per sample; this target is {kind}."
         )
     return len(np.unique(y))
 

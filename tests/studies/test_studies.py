@@ -189,8 +189,12 @@ def test_unknown_study_is_refused(digits):
 def test_a_regression_target_is_refused_before_anything_trains(digits, monkeypatch):
     X, _ = digits
     monkeypatch.setattr(MLPClassifier, "fit", lambda *a, **k: pytest.fail("trained"))
-    with pytest.raises(ValueError, match="this target is continuous .a regression target."):
+    with pytest.raises(ValueError, match="this target is a regression target"):
         run_study("width", X, X[:, 10] + 0.5 * X[:, 20])
+    # House prices in whole dollars: floats with whole values are not classes.
+    prices = np.round(X[:, 10] * 1e4 + X[:, 20] * 137) + 15000.0
+    with pytest.raises(ValueError, match=r"regression target \(numbers, \d+ distinct values\)"):
+        run_study("depth", X, prices)
 
 
 def test_study_command_writes_its_report(tmp_path, capsys):
