@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .._version import __version__
 from ..datasets import DOWNLOADABLE, NAMED_DATASETS
+from ..utils.formatting import format_seconds
 from ._data import Dataset, check_data_options, load_dataset
 from ._options import (
     check_folds,
@@ -215,8 +216,15 @@ def _tune(args: argparse.Namespace) -> int:
     print(
         f"\nbest: trial {summary['best_trial']} {summary['best_params']}\n"
         f"test {metric} of the best, refitted on all training rows: "
-        f"{summary[f'test_{metric}']:.4f}; report in {result.out}/ ({summary['seconds']:.0f} s)"
+        f"{summary[f'test_{metric}']:.4f}"
     )
+    baseline = summary.get("baseline")
+    if baseline:
+        print(
+            f"reference on the same split: {baseline['model']} test {metric} "
+            f"{baseline[f'test_{metric}']:.4f}"
+        )
+    print(f"report in {result.out}/ ({format_seconds(summary['seconds'])})")
     return 0
 
 

@@ -85,6 +85,11 @@ def plot_scores(search, score: str | None = None):
         ax.set_ylabel(score)
     for ax in axes[len(params) :]:
         ax.set_visible(False)
+    counts = frame["status"].value_counts()
+    figure.suptitle(
+        f"{score} against each parameter ({counts.get('complete', 0)} complete, "
+        f"{counts.get('pruned', 0)} pruned candidates)"
+    )
     return figure
 
 
@@ -151,6 +156,10 @@ def plot_parallel_coordinates(search, top: int = 10, score: str | None = None):
         shade = (scores[index] - scores.min()) / span
         ax.plot(positions, [scaled[n][index] for n in params], color=colormap(shade), alpha=0.9)
     ax.vlines(positions, 0, 1, color="0.7", linewidth=0.8)
+    # Room above and below the axes for their end labels, which no frame line crosses.
+    ax.set_ylim(-0.12, 1.12)
+    for side in ("top", "bottom", "left", "right"):
+        ax.spines[side].set_visible(False)
     for position, name in zip(positions, params, strict=True):
         for level, text in ticks[name]:
             # The ends of an axis are labelled below and above it, the levels between beside it.
@@ -159,13 +168,14 @@ def plot_parallel_coordinates(search, top: int = 10, score: str | None = None):
             elif level == 1.0:
                 offset, alignment = (0, 4), {"ha": "center"}
             else:
-                offset, alignment = (3, 0), {"ha": "left", "va": "center"}
+                offset, alignment = (4, 0), {"ha": "left", "va": "center"}
             ax.annotate(
                 text,
                 (position, level),
                 xytext=offset,
                 textcoords="offset points",
                 fontsize=7,
+                bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"},
                 **alignment,
             )
     ax.set_xticks(positions, params, rotation=30, ha="right")

@@ -317,8 +317,12 @@ def test_plots_of_a_study_whose_choice_is_none(tmp_path):
     assert at_schedule == sorted([levels["None"]] * 2 + [levels["exponential"]] * 2)
     figure.savefig(tmp_path / "parallel.png")
     assert (tmp_path / "parallel.png").stat().st_size > 1000
+    # Every end label lies inside the axes, clear of the frame.
+    low, high = ax.get_ylim()
+    assert low < 0 and high > 1
     scores = plot_scores(study)
     assert len(scores.axes[0].collections[0].get_offsets()) == 4  # None trials not dropped
+    assert scores.get_suptitle() == "value against each parameter (4 complete, 0 pruned candidates)"
     # The schedule explains the score fully: None scores 0.8 and 0.9, exponential 0.5 and 0.6.
     importance = parameter_importance(study)
     eta = np.sqrt(4 * 0.15**2 / sum((v - 0.7) ** 2 for *_, v in trials))

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ...utils.formatting import format_seconds
 from ...utils.optional import new_figure, require
 from ..plots import plot_importance, plot_parallel_coordinates, plot_scores
 from ..results import results_frame
@@ -104,7 +105,10 @@ def _figures(study, frame: pd.DataFrame, out: Path, metric: str) -> tuple[list[P
     written, notes = [], []
     _save(_plot_history(frame, metric), out / "history.png")
     written.append(out / "history.png")
-    search_frame = results_frame(study)
+    # Optuna calls the objective's score "value"; the figures name what it measures.
+    label = f"validation {metric}"
+    search_frame = results_frame(study).rename(columns={"value": label})
+    search_frame.attrs = {**search_frame.attrs, "score": label}
     n_complete = int((search_frame["status"] == "complete").sum())
     drawers = {
         "importance.png": lambda: plot_importance(study, method="optuna"),
@@ -164,7 +168,7 @@ def write_report(
         f"- Test {metric} of the refitted best trial (trial {summary['best_trial']}): "
         f"**{summary[test_key]:.4f}** (its validation {metric}: {summary[valid_key]:.4f}).",
         f"- Refit: {summary['refit_epochs']} epochs (the epoch its trial peaked at: "
-        f"{summary['refit_epochs_planned']}), {summary['refit_seconds']:.0f} s"
+        f"{summary['refit_epochs_planned']}), {format_seconds(summary['refit_seconds'])}"
         + (", cut short by the budget" if summary["refit_stopped_by_budget"] else "")
         + ".",
     ]
@@ -172,15 +176,16 @@ def write_report(
     if baseline:
         lines.append(
             f"- Reference, same split: {baseline['model']} test {metric} "
-            f"{baseline[test_key]:.4f} ({baseline['seconds']:.0f} s)."
+            f"{baseline[test_key]:.4f} ({format_seconds(baseline['seconds'])})."
         )
     lines += [
         f"- Trials: {summary['n_trials']} in the study ({summary['trials_this_run']} this run): "
         f"{summary['n_complete']} complete, {summary['n_pruned']} pruned, "
         f"{summary['n_failed']} failed, {summary['n_running']} running or left by a killed run.",
-        f"- Time: {summary['seconds']:.0f} s in all"
-        + ("" if budget is None else f" for a budget of {budget:.0f} s")
-        + f" (search {summary['search_seconds']:.0f} s, refit {summary['refit_seconds']:.0f} s).",
+        f"- Time: {format_seconds(summary['seconds'])} in all"
+        + ("" if budget is None else f" for a budget of {format_seconds(budget)}")
+        + f" (search {format_seconds(summary['search_seconds'])}, "
+        f"refit {format_seconds(summary['refit_seconds'])}).",
         "",
         "| parameter | value |",
         "| --- | --- |",

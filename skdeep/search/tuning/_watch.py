@@ -110,6 +110,6 @@ class Watch:
         left_text = "" if math.isinf(left) else f"; {format_seconds(max(left, 0))} left"
         return (
             f"trial {trial.number}: {detail}, {trial.user_attrs.get('epochs')} epochs, "
-            f"{trial.user_attrs.get('seconds', 0):.0f} s | {counts['n_trials']} trials "
+            f"{format_seconds(trial.user_attrs.get('seconds', 0))} | {counts['n_trials']} trials "
             f"({self.added} this run), {counts['n_pruned']} pruned, {best_text}{left_text}"
         )

@@ -436,3 +436,20 @@ def test_progress_goes_to_stderr_and_the_result_to_stdout(tmp_path, capsys):
     assert "trial 0:" in captured.err
     assert "trial 0:" not in captured.out
     assert "test accuracy of the best" in captured.out
+
+
+def test_the_figures_name_the_score_they_show(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from skdeep.search.tuning import _report
+
+    titles = {}
+    save = _report._save
+
+    def recording_save(figure, path):
+        titles[path.name] = figure.get_suptitle() or figure.axes[0].get_title()
+        save(figure, path)
+
+    monkeypatch.setattr(_report, "_save", recording_save)
+    tune("digits", "mlp", budget=None, n_trials=3, max_epochs=2, out=tmp_path, progress="quiet")
+    assert titles["scores.png"].startswith("validation accuracy against each parameter")
+    assert titles["parallel.png"] == "best 3 candidates by validation accuracy"
