@@ -13,7 +13,7 @@ from collections import defaultdict
 import torch
 from skorch.callbacks import Callback
 
-from ..utils.memory import peak_rss_mb, reset_peak_rss
+from ..utils.memory import peak_rss_mb, reset_peak_rss, rss_mb
 from ._common import ParamsRepr, current_lr
 
 
@@ -143,6 +143,9 @@ class EpochMetrics(ParamsRepr, Callback):
       in MiB (on Linux the process's peak is reset when the training begins, so that a fit
       after a larger one reports its own peak; elsewhere it is the process's peak since it
       started; ``rss_reset_`` says which);
+    - ``memory_increase_mb``: how far the fit's peak rose above the resident memory at the
+      start of training (data and network already in memory), in MiB: what the batch size,
+      the activations and the optimizer state cost. Linux only;
     - ``peak_cuda_mb``: on a CUDA device, the peak memory allocated by torch during the epoch;
     - ``grad_norm_<layer>``, one per layer with trainable parameters (``<layer>`` as in
       ``module.named_modules()``): the root mean square, over ``grad_norm_samples`` evenly
@@ -180,6 +183,7 @@ class EpochMetrics(ParamsRepr, Callback):
         )
         # The data and the network are resident by now, so they count in the fit's peak.
         self.rss_reset_ = reset_peak_rss()
+        self.rss_start_mb_ = rss_mb() if self.rss_reset_ else None
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs) -> None:
         self.start_ = time.perf_counter()
@@ -239,6 +243,8 @@ class EpochMetrics(ParamsRepr, Callback):
         rss = peak_rss_mb()
         if rss is not None:
             history.record("peak_rss_mb", rss)
+            if getattr(self, "rss_start_mb_", None) is not None:
+                history.record("memory_increase_mb", max(rss - self.rss_start_mb_, 0.0))
         if self.cuda_device_ is not None:
             history.record(
                 "peak_cuda_mb", torch.cuda.max_memory_allocated(self.cuda_device_) / 2**20

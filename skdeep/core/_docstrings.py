@@ -109,7 +109,8 @@ FITTED_ATTRIBUTES_DOC = """\
         One record per epoch: ``train_loss`` (and ``train_acc`` for classifiers: the running
         accuracy of the epoch's training batches), ``valid_loss`` (and ``valid_acc``) when
         validating, ``dur`` and ``epoch_time`` (seconds), ``lr``, ``peak_rss_mb`` (the fit's
-        own peak), ``peak_cuda_mb`` (on GPU) and ``grad_norm_<layer>``
+        own peak), ``memory_increase_mb`` (that peak above the memory at the fit's start),
+        ``peak_cuda_mb`` (on GPU) and ``grad_norm_<layer>``
         (:class:`skdeep.callbacks.EpochMetrics`), ``n_threads`` (CPU threads at the epoch's
         end) and, in an epoch where ``n_threads="auto"`` timed the candidates,
         ``thread_probe`` (``{threads: mean seconds per step}``). See :meth:`history_frame`

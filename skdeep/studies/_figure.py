@@ -14,7 +14,7 @@ from ..utils.optional import pyplot
 EXTRA_PANELS = (
     "train–validation gap",
     "gradient norms per layer",
-    "seconds per epoch and peak memory",
+    "seconds per epoch and memory",
 )
 
 
@@ -124,23 +124,23 @@ def _time_memory_panel(ax, result, colours) -> None:
     frame = result.frame
     _mean_std_dots(ax, result, colours, "epoch_time")
     for position, (_, row) in enumerate(frame.iloc[::-1].iterrows()):
-        if pd.notna(row.get("peak_memory_mb_mean")):
+        if pd.notna(row.get("memory_increase_mb_mean")):
             ax.annotate(
-                f"{row['peak_memory_mb_mean']:.0f} MB",
+                f"+{row['memory_increase_mb_mean']:.3g} MB",
                 (row["epoch_time_mean"], position),
                 textcoords="offset points",
                 xytext=(8, 4),
                 fontsize=8,
             )
     log_scale_if_wide(ax, frame["epoch_time_mean"].to_numpy(), axis="x")
-    ax.set_xlabel("seconds per epoch (first epoch left out); label: peak memory")
-    ax.set_title("seconds per epoch and peak memory")
+    ax.set_xlabel("seconds per epoch (first epoch left out); label: the fit's memory increase")
+    ax.set_title("seconds per epoch and memory")
 
 
 DRAW = {
     "train–validation gap": _gap_panel,
     "gradient norms per layer": _gradient_panel,
-    "seconds per epoch and peak memory": _time_memory_panel,
+    "seconds per epoch and memory": _time_memory_panel,
 }
 
 

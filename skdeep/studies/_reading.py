@@ -38,9 +38,10 @@ MEASURES: dict[str, tuple[str, str, str]] = {
         "gradient norms per layer",
     ),
     "grad_ratio": ("first / last layer gradient norm", ".2g", "gradient norms per layer"),
-    "epoch_time": ("seconds per epoch", ".2f", "seconds per epoch and peak memory"),
-    "fit_time": ("seconds per fit", ".1f", "seconds per epoch and peak memory"),
-    "peak_memory_mb": ("peak memory (MB)", ".0f", "seconds per epoch and peak memory"),
+    "epoch_time": ("seconds per epoch", ".3g", "seconds per epoch and memory"),
+    "fit_time": ("seconds per fit", ".3g", "seconds per epoch and memory"),
+    "memory_increase_mb": ("memory increase (MB)", ".3g", "seconds per epoch and memory"),
+    "peak_memory_mb": ("peak memory (MB)", ".0f", "seconds per epoch and memory"),
     "n_params": ("parameters", ",.0f", "test accuracy"),
 }
 
@@ -104,12 +105,28 @@ def _format(measure: str, value: float) -> str:
     return format(value, MEASURES[measure][1])
 
 
+def mean_std_text(measure: str, mean: float, std: float | None = None) -> str:
+    """``mean ± std`` in the measure's format, the std to as many decimals as the mean.
+
+    >>> mean_std_text("epoch_time", 0.04351, 0.00031), mean_std_text("epoch_time", 12.34, 1.2)
+    ('0.0435 ± 0.0003', '12.3 ± 1.2')
+    """
+    text = _format(measure, mean)
+    if std is None or pd.isna(std) or pd.isna(mean):
+        return text
+    spec = MEASURES[measure][1]
+    if spec.endswith("g") and mean != 0:
+        digits = int(spec.strip(".,g"))
+        decimals = max(0, digits - 1 - math.floor(math.log10(abs(mean))))
+        return f"{text} ± {std:.{decimals}f}"
+    return f"{text} ± {_format(measure, std)}"
+
+
 def _describe(measured: Measured, measure: str, variant: str | float) -> str:
     if not isinstance(variant, str):
         return _format(measure, variant)
     mean, std = measured.mean_std(measure, variant)
-    spread = f" ± {_format(measure, std)}" if measured.seeds > 1 else ""
-    return f"{variant} {_format(measure, mean)}{spread}"
+    return f"{variant} {mean_std_text(measure, mean, std if measured.seeds > 1 else None)}"
 
 
 def _against(measured: Measured, measure: str, a: str, b: str | float) -> str:

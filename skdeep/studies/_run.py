@@ -24,7 +24,7 @@ from ..utils.progress import Progress
 from ..utils.reports import markdown_table
 from ..utils.tasks import infer_task
 from ._designs import STUDIES, Study
-from ._reading import MEASURES, Measured, Verdict, read_study
+from ._reading import MEASURES, Measured, Verdict, mean_std_text, read_study
 from ._variants import Variant
 
 __all__ = ["STUDIES", "Study", "StudyResult", "Variant", "run_study"]
@@ -86,13 +86,11 @@ class StudyResult:
         for measure in self.study.columns:
             if f"{measure}_mean" not in self.frame:
                 continue
-            name, fmt, _ = MEASURES[measure]
+            name = MEASURES[measure][0]
             means, stds = self.frame[f"{measure}_mean"], self.frame.get(f"{measure}_std")
             show_std = self.seeds > 1 and measure not in ("n_params",) and stds is not None
             columns[name] = [
-                ""
-                if pd.isna(m)
-                else format(m, fmt) + (f" ± {format(s, fmt)}" if show_std and pd.notna(s) else "")
+                "" if pd.isna(m) else mean_std_text(measure, m, s if show_std else None)
                 for m, s in zip(means, stds if stds is not None else means, strict=True)
             ]
         table = pd.DataFrame(columns, index=self.frame.index)
@@ -148,6 +146,8 @@ def _history_measures(history: pd.DataFrame) -> dict:
     measures["epoch_time"] = float(times.iloc[1:].median() if len(times) > 1 else times.iloc[0])
     if "peak_rss_mb" in history:
         measures["peak_memory_mb"] = float(history["peak_rss_mb"].max())
+    if "memory_increase_mb" in history:
+        measures["memory_increase_mb"] = float(history["memory_increase_mb"].max())
     return measures
 
 

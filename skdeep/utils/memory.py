@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import sys
 
 _CLEAR_REFS = "/proc/self/clear_refs"
@@ -10,19 +11,48 @@ _CLEAR_REFS = "/proc/self/clear_refs"
 _STATUS = "/proc/self/status"
 
 
+def _release_free_memory() -> None:
+    # glibc keeps memory freed by an earlier fit resident for reuse; a fit that reuses it
+    # would show no increase. malloc_trim hands it back first (a few ms).
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def reset_peak_rss() -> bool:
     """Reset the process's peak resident memory to its current size; whether that was possible.
 
-    Linux only: writing ``5`` to ``/proc/self/clear_refs`` resets the high-water mark that
-    ``VmHWM`` in ``/proc/self/status`` reports. Elsewhere (or where ``/proc`` is read-only)
-    the peak stays the process's since it started.
+    Linux only: memory the allocator keeps free is released, then writing ``5`` to
+    ``/proc/self/clear_refs`` resets the high-water mark that ``VmHWM`` in
+    ``/proc/self/status`` reports. Elsewhere (or where ``/proc`` is read-only) the peak stays
+    the process's since it started.
     """
+    _release_free_memory()
     try:
         with open(_CLEAR_REFS, "w") as file:
             file.write("5")
     except OSError:
         return False
     return True
+
+
+def rss_mb() -> float | None:
+    """The resident memory of the process now, in MiB; None where ``/proc`` is absent.
+
+    Examples
+    --------
+    >>> 0 < rss_mb() <= peak_rss_mb()
+    True
+    """
+    try:
+        with open(_STATUS) as file:
+            for line in file:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 2**10  # kB
+    except OSError:
+        pass
+    return None
 
 
 def peak_rss_mb() -> float | None:

@@ -493,6 +493,18 @@ def test_peak_rss_is_the_fits_own_after_a_larger_fit(data):
     assert dict(large.net_.callbacks_)["epoch_metrics"].rss_reset_
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the peak is reset on Linux")
+def test_memory_increase_is_what_the_fit_allocated_even_after_a_larger_fit(data):
+    X, y = data
+    MLPClassifier(**FAST, max_epochs=1, callbacks=[AllocateOnce(300)]).fit(X, y)
+    # The 300 MB freed by the first fit are handed back, not reused unseen by the second.
+    second = MLPClassifier(**FAST, max_epochs=1, callbacks=[AllocateOnce(100)]).fit(X, y)
+    plain = MLPClassifier(**FAST, max_epochs=1).fit(X, y)
+    assert 95 < second.history_[-1, "memory_increase_mb"] < 150
+    assert 0 <= plain.history_[-1, "memory_increase_mb"] < 50
+    assert second.history_[-1, "memory_increase_mb"] <= second.history_[-1, "peak_rss_mb"]
+
+
 def test_epoch_metrics_columns(data):
     X, y = data
     clf = MLPClassifier(hidden_layer_sizes=(8, 8), device="cpu", max_epochs=2).fit(X, y)

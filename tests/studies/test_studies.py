@@ -139,7 +139,7 @@ def test_the_figure_has_a_legend_and_the_panels_its_reading_names(digits):
     assert [t.get_text() for t in legend.get_texts()] == list(result.frame.index)
     titles = {ax.get_title() for ax in figure.axes if ax.get_visible()}
     assert "gradient norms per layer" in titles
-    assert "seconds per epoch and peak memory" not in titles
+    assert "seconds per epoch and memory" not in titles
 
 
 def test_log_scale_only_over_a_wide_span_with_labelled_ticks():
