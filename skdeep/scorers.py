@@ -102,6 +102,7 @@ class _NetworkScorer:
     """A scorer ``scorer(estimator, X, y, sample_weight=None)`` that looks at the network."""
 
     name = ""
+    task: str | None = None  # "classification" for the scores of classes; None for any task
 
     def __call__(self, estimator, X, y_true, sample_weight=None) -> float:
         return float(self._score(estimator, X, y_true, sample_weight))
@@ -122,6 +123,7 @@ class _BestValidLoss(_NetworkScorer):
 
 class _BestValidAccuracy(_NetworkScorer):
     name = "best_valid_accuracy"
+    task = "classification"
 
     def _score(self, estimator, X, y_true, sample_weight) -> float:
         return max(_history_values(estimator, "valid_acc"))
@@ -129,6 +131,7 @@ class _BestValidAccuracy(_NetworkScorer):
 
 class _AccuracyPerSecond(_NetworkScorer):
     name = "accuracy_per_second"
+    task = "classification"
 
     def _score(self, estimator, X, y_true, sample_weight) -> float:
         seconds = fit_seconds(estimator)
@@ -141,6 +144,7 @@ class _ParamsPenalized(_NetworkScorer):
         self.base = base
         self.per_million_params = per_million_params
         self.base_scorer = get_scorer(base)
+        self.task = scorer_task(self.base_scorer)
 
     def _score(self, estimator, X, y_true, sample_weight) -> float:
         kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
@@ -191,6 +195,37 @@ def get_scorer(scoring):
             f"{scoring!r} is neither a skdeep scorer ({sorted(SCORERS)}) nor a scikit-learn "
             "one (see sklearn.metrics.get_scorer_names())."
         ) from None
+
+
+# Where scikit-learn's metric functions live, and the task their scores measure.
+_METRIC_MODULES = {
+    "sklearn.metrics._classification": "classification",
+    "sklearn.metrics._ranking": "classification",
+    "sklearn.metrics._regression": "regression",
+}
+
+
+def scorer_task(scorer) -> str | None:
+    """The task a scorer's score measures: ``"classification"``, ``"regression"`` or None (any).
+
+    Parameters
+    ----------
+    scorer : callable
+        A scorer from :func:`get_scorer`.
+
+    Returns
+    -------
+    str or None
+
+    Examples
+    --------
+    >>> [scorer_task(get_scorer(n)) for n in ("accuracy", "roc_auc", "r2", "best_valid_loss")]
+    ['classification', 'classification', 'regression', None]
+    """
+    if isinstance(scorer, _NetworkScorer):
+        return scorer.task
+    metric = getattr(scorer, "_score_func", None)
+    return _METRIC_MODULES.get(getattr(metric, "__module__", None))
 
 
 def get_scorers(names) -> dict:
@@ -255,4 +290,5 @@ __all__ = [
     "get_scorer",
     "get_scorers",
     "make_params_penalized_scorer",
+    "scorer_task",
 ]

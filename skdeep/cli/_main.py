@@ -130,7 +130,11 @@ def _compare(args: argparse.Namespace) -> int:
         for line in data.description:
             print(line)
         print(result.table(data.unit).to_string())
-        print(f"\nbest: {result.best}; report, table and figure in {out}/ ({result.elapsed:.0f} s)")
+        best = "none, every model failed" if result.best is None else result.best
+        print(
+            f"\nbest: {best}; report, table and figure in {out}/ "
+            f"({format_seconds(result.elapsed)})"
+        )
     return _report_failures("compare", failures)
 
 

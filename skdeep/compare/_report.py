@@ -123,7 +123,8 @@ def write_comparison_report(
         "seconds per fold (predicting includes scoring); each model was first fitted once, "
         "untimed, on a few rows, so that one-off start-up costs are not counted. "
         f"`p vs best`: Nadeau and Bengio's corrected resampled t-test of each model's "
-        f"fold-by-fold {label} against {result.best}'s (the plain paired t-test is too "
+        f"fold-by-fold {label} against {result.best or 'the best model'}'s (the plain paired "
+        "t-test is too "
         "optimistic on overlapping training folds)."
         + (
             f" `p vs best, Holm`: the same p-values adjusted by Holm's method for the {m} "

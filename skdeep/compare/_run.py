@@ -20,7 +20,7 @@ from ..baselines import (
     find_network,
     with_network_preprocessing,
 )
-from ..scorers import get_scorers
+from ..scorers import get_scorers, scorer_task
 from ..utils.progress import EpochProgress, Progress
 from ..utils.tasks import infer_task
 from ..utils.threads import FoldThreadChooser, thread_limit
@@ -67,9 +67,10 @@ class ComparisonResult:
     notes: list[str] = field(default_factory=list)
 
     @property
-    def best(self) -> str:
-        """Name of the model with the best mean primary score."""
-        return str(self.frame.index[0])
+    def best(self) -> str | None:
+        """Name of the model with the best mean primary score; None when every model failed."""
+        name = str(self.frame.index[0])
+        return None if name in self.failed else name
 
     @property
     def failed(self) -> list[str]:
@@ -148,6 +149,19 @@ def _reporting_epochs(estimator, tracker: Progress, prefix: str):
     report = lambda text, fraction: tracker.status(text, fraction)  # noqa: E731
     network.set_params(callbacks=[*(network.callbacks or []), EpochProgress(report, prefix)])
     return estimator
+
+
+def _check_scorers_fit_the_task(scorers: dict, task: str, y) -> None:
+    wrong = [name for name, scorer in scorers.items() if scorer_task(scorer) not in (None, task)]
+    if wrong:
+        target = (
+            f"numbers ({len(np.unique(y))} distinct values)" if task == "regression" else "classes"
+        )
+        raise ValueError(
+            f"scoring {wrong} measure {'classification' if task == 'regression' else 'regression'}"
+            f", but this target is {task}: {target}; for {task} use, for instance, "
+            f"{', '.join(DEFAULT_SCORING[task])}."
+        )
 
 
 def compare(
@@ -240,6 +254,7 @@ def compare(
         str(s) for s in (DEFAULT_SCORING[task] if scoring is None else np.atleast_1d(scoring))
     ]
     scorers = get_scorers(scoring)
+    _check_scorers_fit_the_task(scorers, task, y)
     if isinstance(cv, int):
         splitter = (StratifiedKFold if task == "classification" else KFold)(
             n_splits=cv, shuffle=True, random_state=random_state

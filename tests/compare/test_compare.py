@@ -247,6 +247,26 @@ def test_report_files_and_refusal_to_overwrite(digits, tmp_path):
     assert {p.name for p in out.iterdir()} == REPORT_FILES | {MANIFEST}
 
 
+def test_a_score_of_the_other_task_is_refused_before_anything_trains(monkeypatch):
+    X, y = make_regression(n_samples=60, n_features=3, random_state=0)
+    monkeypatch.setattr(Ridge, "fit", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(ValueError, match=r"scoring \['accuracy'\] measure classification, but "
+                       r"this target is regression: numbers \(\d+ distinct values\)"):
+        compare({"ridge": Ridge()}, X, np.round(y), scoring="accuracy", progress="quiet")
+    X, y = load_digits(return_X_y=True)
+    with pytest.raises(ValueError, match=r"scoring \['r2'\] measure regression"):
+        compare({"dummy": DummyClassifier()}, X, y, scoring=["accuracy", "r2"], progress="quiet")
+
+
+def test_no_model_is_best_when_every_model_failed():
+    X, y = make_regression(n_samples=60, n_features=3, random_state=0)
+    with pytest.warns(FitFailedWarning):
+        result = compare({"a": Broken(), "b": Broken()}, X, y, cv=2, progress="quiet")
+    assert result.failed == ["a", "b"]
+    assert result.best is None
+    assert "(best)" not in result.table().to_string()
+
+
 def test_a_failed_write_leaves_nothing_behind(digits, tmp_path, monkeypatch):
     result = _small_result(digits)
 
