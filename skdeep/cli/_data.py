@@ -31,7 +31,13 @@ class Dataset:
 def check_data_options(
     name: str, *, target: str | None, download: bool, data_home: str | None
 ) -> None:
-    """Refuse option combinations that cannot work, before anything is loaded or created."""
+    """Refuse option combinations that cannot work, before anything is loaded or created.
+
+    A CSV file is checked by its header alone: that it exists, and that ``target`` is one of
+    its columns.
+    """
+    if name not in NAMED_DATASETS:
+        _check_table(name, target)
     if name in NAMED_DATASETS:
         if target is not None:
             raise ValueError(
@@ -53,6 +59,28 @@ def check_data_options(
         )
 
 
+def _check_table(name: str, target: str | None) -> None:
+    path = Path(name).expanduser()
+    if not path.is_file():
+        if path.suffix or "/" in name:
+            raise FileNotFoundError(f"--dataset {name}: no such file.")
+        raise ValueError(
+            f"--dataset {name!r}: unknown dataset; choose among {list(NAMED_DATASETS)} or give the "
+            "path of a CSV file."
+        )
+    try:
+        columns = list(pd.read_csv(path, nrows=0).columns)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as error:
+        raise ValueError(f"--dataset {name}: cannot read it as a CSV table ({error}).") from None
+    if target is None:
+        raise ValueError(
+            f"--dataset {name} is a table: add --target COLUMN to name the column to predict; "
+            f"its columns: {columns}."
+        )
+    if target not in columns:
+        raise ValueError(f"--target {target!r}: {name} has no such column; its columns: {columns}.")
+
+
 def _subsample(X, y, max_samples: int | None, random_state: int, stratify: bool):
     try:
         X_sub, y_sub = subsample(X, y, max_samples, stratify=stratify, random_state=random_state)
@@ -61,21 +89,12 @@ def _subsample(X, y, max_samples: int | None, random_state: int, stratify: bool)
     return X_sub, y_sub, (None if len(y_sub) == len(y) else max_samples)
 
 
-def _read_table(name: str, target: str | None):
+def _read_table(name: str, target: str):
     path = Path(name).expanduser()
     try:
         frame = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as error:
         raise ValueError(f"--dataset {name}: cannot read it as a CSV table ({error}).") from None
-    if target is None:
-        raise ValueError(
-            f"--dataset {name} is a table: add --target COLUMN to name the column to predict; "
-            f"its columns: {list(frame.columns)}."
-        )
-    if target not in frame.columns:
-        raise ValueError(
-            f"--target {target!r}: {name} has no such column; its columns: {list(frame.columns)}."
-        )
     frame = frame.dropna(subset=[target])
     if frame.empty:
         raise ValueError(f"--target {target!r}: every value of that column is missing.")
@@ -146,17 +165,11 @@ def load_dataset(
     """
     from ..utils.tasks import infer_task
 
+    check_data_options(name, target=target, download=download, data_home=data_home)
     if name in NAMED_DATASETS:
         X, y, source = _load_named(name, data_home, download)
-    elif Path(name).expanduser().is_file():
-        X, y, source = _read_table(name, target)
-    elif Path(name).suffix or "/" in name:
-        raise FileNotFoundError(f"--dataset {name}: no such file.")
     else:
-        raise ValueError(
-            f"--dataset {name!r}: unknown dataset; choose among {list(NAMED_DATASETS)} or give the "
-            "path of a CSV file."
-        )
+        X, y, source = _read_table(name, target)
     task = infer_task(y)
     X, y, subset = _subsample(X, y, max_samples, random_state, task == "classification")
     summary = f"{len(y)} samples, {X.shape[1]} features, " + (

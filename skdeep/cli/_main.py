@@ -50,13 +50,18 @@ def _output_folder(args: argparse.Namespace, label: str) -> Path:
     return check_output_dir(out, force=args.force)
 
 
-def _checked_data(args: argparse.Namespace, label: str) -> tuple[Path, Dataset]:
-    """The output folder and the data of a command, both checked; nothing is created."""
+def _checked_options(args: argparse.Namespace, label: str) -> Path:
+    """The output folder, after the data options: checked from the options and the CSV header
+    alone, before torch or any estimator is imported; nothing is created."""
     check_data_options(
         args.dataset, target=args.target, download=args.download, data_home=args.data_home
     )
-    out = _output_folder(args, label)
-    data = load_dataset(
+    return _output_folder(args, label)
+
+
+def _data(args: argparse.Namespace) -> Dataset:
+    """The data of a command, loaded and described."""
+    return load_dataset(
         args.dataset,
         target=args.target,
         data_home=args.data_home,
@@ -64,7 +69,6 @@ def _checked_data(args: argparse.Namespace, label: str) -> tuple[Path, Dataset]:
         random_state=args.random_state,
         download=args.download,
     )
-    return out, data
 
 
 def _progress_mode(args: argparse.Namespace) -> str:
@@ -87,11 +91,12 @@ def _report_failures(command: str, failures: dict[str, str]) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    out = _checked_options(args, "compare")
     from ..baselines import default_models
     from ..compare import compare, comparison_summary, write_comparison_report
     from ..utils.tasks import infer_task
 
-    out, data = _checked_data(args, "compare")
+    data = _data(args)
     task = infer_task(data.y)
     names = check_models(args.models, task, data.images)
     check_folds(args.cv, data.y, task)
@@ -153,14 +158,15 @@ def _list_studies() -> int:
 
 
 def _study(args: argparse.Namespace) -> int:
-    from ..studies import run_study, write_study_report
-    from ..utils.reports import json_records
-
     if args.list:
         return _list_studies()
     if args.name is None:
         raise ValueError("name a study to run (see skdeep study --list).")
-    out, data = _checked_data(args, f"study-{args.name}")
+    out = _checked_options(args, f"study-{args.name}")
+    from ..studies import run_study, write_study_report
+    from ..utils.reports import json_records
+
+    data = _data(args)
     result = run_study(
         args.name,
         data.X,
@@ -190,11 +196,11 @@ def _study(args: argparse.Namespace) -> int:
 
 
 def _tune(args: argparse.Namespace) -> int:
-    from ..search.tuning import tune
-
     check_data_options(
         args.dataset, target=args.target, download=args.download, data_home=args.data_home
     )
+    from ..search.tuning import tune
+
     result = tune(
         args.dataset,
         args.model,

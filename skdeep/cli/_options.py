@@ -41,6 +41,8 @@ def fold_count(text: str) -> int:
 
 def device_type(text: str) -> str:
     """A device this machine has: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
+    if text in ("auto", "cpu"):  # always there; asking torch would cost seconds of import
+        return text
     from ..utils.device import resolve_device
 
     try:

@@ -7,6 +7,7 @@ data, and returns the study's :class:`Variant` list in the order of its table.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 
 @dataclass(frozen=True)
@@ -28,11 +29,15 @@ def _cnn(label: str, **params) -> Variant:
     return Variant(label, params, "cnn")
 
 
-def depth(n_features: int, n_classes: int) -> list[Variant]:
-    from ..modules import MLP, count_params
+def _dense_params(sizes: tuple[int, ...]) -> int:
+    # Weights and biases of fully connected layers through ``sizes``; counted without torch,
+    # so that listing the studies stays instant.
+    return sum((n_in + 1) * n_out for n_in, n_out in pairwise(sizes))
 
+
+def depth(n_features: int, n_classes: int) -> list[Variant]:
     variants = [Variant(f"{d} x 64", {"hidden_layer_sizes": (64,) * d}) for d in range(6)]
-    deepest = count_params(MLP(n_features, n_classes, (64,) * 5))
+    deepest = _dense_params((n_features, *(64,) * 5, n_classes))
     # The one-hidden-layer width with about as many parameters as the deepest net.
     width = round((deepest - n_classes) / (n_features + 1 + n_classes))
     variants.append(Variant("1 x same size as 5 x 64", {"hidden_layer_sizes": (width,)}))

@@ -289,20 +289,30 @@ def test_default_compare_on_digits_finishes(tmp_path):
     assert results.loc["CNN", "accuracy_mean"] > 0.95
 
 
-def test_help_version_and_option_errors_answer_before_torch_is_imported():
-    """A newcomer's first commands answer at once: torch (seconds to import) is not loaded."""
-    code = """
+def test_help_version_and_option_errors_answer_before_torch_is_imported(tmp_path):
+    """A newcomer's first commands answer at once: torch (seconds to import) is not loaded.
+
+    Nor are scikit-learn's estimators: a bad dataset, file or column is refused from the
+    options and the CSV header alone.
+    """
+    table = tmp_path / "table.csv"
+    table.write_text("x,y\n1,2\n3,4\n")
+    code = f"TABLE = {str(table)!r}\n" + """
 import contextlib, io, sys
 from skdeep.cli import main
-for args in (["--version"], ["--help"], ["study", "--help"], ["compare", "--epochs", "0"]):
+for args in (
+    ["--version"], ["--help"], ["study", "--help"], ["compare", "--epochs", "0"],
+    ["study", "--list"], ["compare", "--dataset", "nope"], ["tune", "--dataset", "gone.csv"],
+    ["compare", "--dataset", TABLE], ["study", "depth", "--dataset", TABLE, "--target", "z"],
+):
     code = None
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         try:
-            main(args)
+            code = main(args)
         except SystemExit as exit:
             code = exit.code
     print(args[-1], code)
-print("torch imported:", "torch" in sys.modules)
+print("torch or estimators imported:", "torch" in sys.modules or "sklearn.ensemble" in sys.modules)
 import skdeep
 skdeep.MLPClassifier
 print("torch imported:", "torch" in sys.modules)
@@ -320,7 +330,12 @@ print("torch imported:", "torch" in sys.modules)
         "--help 0",
         "--help 0",
         "0 2",
-        "torch imported: False",
+        "--list 0",
+        "nope 2",
+        "gone.csv 2",
+        f"{table} 2",
+        "z 2",
+        "torch or estimators imported: False",
         "torch imported: True",
         "",
     ]
