@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..utils.machine import load_sentence
 from ..utils.reports import (
     figure_writer,
     json_records,
@@ -144,6 +145,7 @@ def write_comparison_report(
         f"- {result.n_folds} folds of {result.n_samples} samples and one seed per model: "
         "differences smaller than the std across folds are not evidence.",
         "- Default hyper-parameters for every model; a tuned model may rank differently.",
+        f"- {load_sentence(*result.load_average)}",
         *timing_and_command("one model", command),
     ]
     data_writers = {
@@ -163,6 +165,7 @@ def comparison_summary(result) -> dict:
         "n_samples": result.n_samples,
         "n_folds": result.n_folds,
         "best": result.best,
+        "load_average": list(result.load_average),
         "models": json_records(result.frame),
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,7 @@ from ..baselines import (
     with_network_preprocessing,
 )
 from ..scorers import get_scorers, scorer_task
+from ..utils.machine import load_average
 from ..utils.progress import EpochProgress, Progress
 from ..utils.tasks import infer_task
 from ..utils.threads import FoldThreadChooser, thread_limit
@@ -55,6 +57,12 @@ class ComparisonResult:
     task : str
     n_samples : int
     n_folds : int
+    elapsed : float
+        Wall seconds of the comparison.
+    notes : list of str
+    load_average : tuple of float
+        The machine's 1-minute load average before and after (NaN where unknown): the times
+        depend on it.
     """
 
     frame: pd.DataFrame
@@ -65,6 +73,7 @@ class ComparisonResult:
     n_folds: int
     elapsed: float = 0.0
     notes: list[str] = field(default_factory=list)
+    load_average: tuple[float, float] = (math.nan, math.nan)
 
     @property
     def best(self) -> str | None:
@@ -272,6 +281,7 @@ def compare(
         groups={name: len(folds) for name in named},
     )
     start = time.perf_counter()
+    load_before = load_average()
     rows, fold_rows, notes = [], [], []
     for name, estimator in named.items():
         n_params = None
@@ -361,5 +371,6 @@ def compare(
         n_samples=len(y),
         n_folds=len(folds),
         elapsed=time.perf_counter() - start,
+        load_average=(load_before, load_average()),
         notes=notes,
     )

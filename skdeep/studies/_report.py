@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..utils.machine import load_sentence
 from ..utils.reports import figure_writer, start_report, timing_and_command, write_report
 
 
@@ -77,9 +78,7 @@ def write_study_report(
         "dropout, not the split); one train/test split.",
         f"- {result.max_epochs} epochs for every variant: a slow variant may still be improving.",
         f"- {result.n_train} training samples; larger data may favour larger networks.",
-        f"- The machine's load average (1 min) was {result.load_average[0]:.1f} before the "
-        f"runs and {result.load_average[1]:.1f} after; on a busy machine times are longer "
-        "and noisier, so compare them as ratios within this study.",
+        f"- {load_sentence(*result.load_average)}",
         *timing_and_command("one run", command),
     ]
     data_writers = {

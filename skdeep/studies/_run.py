@@ -8,7 +8,6 @@ and holds what it found.
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -20,6 +19,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import type_of_target
 
 from ..estimators import CNNClassifier, MLPClassifier
+from ..utils.machine import load_average
 from ..utils.progress import Progress
 from ..utils.reports import markdown_table
 from ..utils.tasks import infer_task
@@ -166,13 +166,6 @@ def _gradient_rows(history: pd.DataFrame, label: str, seed: int) -> list[dict]:
     ]
 
 
-def _load_average() -> float:
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):  # Windows
-        return math.nan
-
-
 def _check_target(y) -> int:
     if infer_task(y) == "regression":
         raise ValueError(
@@ -252,7 +245,7 @@ def run_study(
     warm_up, _ = _network_estimator(variants[0], study, device, 1, 0)
     warm_up.fit(X_train[:WARM_UP_SAMPLES], y_train[:WARM_UP_SAMPLES])
 
-    load_before = _load_average()
+    load_before = load_average()
     tracker = Progress(len(variants) * seeds, f"study {name}", mode=progress)
     runs, curves, gradients, notes = [], [], [], []
     for variant in variants:
@@ -308,7 +301,7 @@ def run_study(
         n_test=len(y_test),
         n_classes=n_classes,
         notes=notes,
-        load_average=(load_before, _load_average()),
+        load_average=(load_before, load_average()),
     )
 
 

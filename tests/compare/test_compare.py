@@ -233,7 +233,12 @@ def test_report_files_and_refusal_to_overwrite(digits, tmp_path):
         "logistic",
         "dummy",
     ]
-    assert json.loads((out / "results.json").read_text())["best"] == "logistic"
+    summary = json.loads((out / "results.json").read_text())
+    assert summary["best"] == "logistic"
+    # The load the times were measured under, as the study and tune reports give it.
+    before, after = result.load_average
+    assert summary["load_average"] == [before, after] and before >= 0
+    assert f"load average (1 min) was {before:.1f} before the runs and {after:.1f} after" in report
     with pytest.raises(FileExistsError, match="not empty.*--force"):
         write_comparison_report(result, out, title="t", description=["d"], command="c")
     # --force replaces the files of the previous report and deletes those it no longer has.

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ...utils.formatting import format_seconds
+from ...utils.machine import load_sentence
 from ...utils.optional import new_figure, require
 from ..plots import plot_importance, plot_parallel_coordinates, plot_scores
 from ..results import results_frame
@@ -207,8 +208,7 @@ def write_report(
         "",
         "- One selection split and one seed per trial: differences between trials smaller than "
         "a few tenths of a percent are within the noise of the split.",
-        f"- Load average before and after the run: {summary['load_average_before']} / "
-        f"{summary['load_average_after']}; the times depend on it.",
+        f"- {load_sentence(summary['load_average_before'], summary['load_average_after'])}",
         *[f"- {line}" for line in environment_lines()],
         "",
         f"Command: `{command}`" if command else "",

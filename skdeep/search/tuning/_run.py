@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from sklearn.model_selection import train_test_split
 
 from ...datasets import IMAGE_DATASETS
 from ...utils.formatting import format_seconds
+from ...utils.machine import load_average
 from ...utils.optional import require
 from ..objective import storage_url
 from ._budget import Budget, BudgetStop, parse_budget
@@ -61,13 +61,6 @@ def _check_options(dataset, model: str, target, n_trials, storage, max_epochs, p
         )
     if progress not in ("auto", "lines", "quiet"):
         raise ValueError(f"progress must be 'auto', 'lines' or 'quiet', got {progress!r}.")
-
-
-def _load_average() -> list[float] | None:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def _baseline(data: TuneData, random_state: int) -> dict | None:
@@ -184,7 +177,7 @@ def tune(
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(out or f"skdeep-out/tune-{Path(dataset).stem}-{model}-{stamp}")
     resumed = prepare_out(out, config)
-    load_before = _load_average()
+    load_before = load_average()
     budget_clock = Budget(seconds)
 
     data = load_tune_data(
@@ -299,7 +292,7 @@ def tune(
         "study_name": study_name,
         "storage": safe_url(url),
         "load_average_before": load_before,
-        "load_average_after": _load_average(),
+        "load_average_after": load_average(),
         "baseline": baseline,
     }
     files = write_report(

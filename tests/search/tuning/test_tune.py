@@ -42,8 +42,8 @@ from skdeep.search.tuning._study import open_tune_study
         (["--trials", "0"], "--trials"),
         (["--model", "rnn"], "--model must be one of"),
         (["--model", "cnn", "--dataset", "california"], "--model cnn needs images"),
-        (["--dataset", "table.csv"], "needs --target"),
-        (["--dataset", "imagenet"], "Unknown dataset 'imagenet'"),
+        (["--dataset", "table.csv"], "--dataset table.csv: no such file"),
+        (["--dataset", "imagenet"], "--dataset 'imagenet': unknown dataset"),
         (["--storage", "://nowhere"], "--storage is not a database URL"),
     ],
 )
