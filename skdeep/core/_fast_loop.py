@@ -226,6 +226,7 @@ class FastLoopMixin:
                 history.record_batch(
                     size_key, len(data) if type(data) is torch.Tensor else get_len(data)
                 )
+                history.record_batch("training", training)
                 notify("on_batch_end", batch=batch, training=training, **step)
                 batch_count += 1
         finally:

@@ -402,3 +402,14 @@ def test_batch_losses_read_back_once_per_epoch_equal_those_read_per_batch(monkey
         batch_values = deferred.history_[:, "batches", :, name]
         assert batch_values == per_batch.history_[:, "batches", :, name]
         assert all(type(v) is float for epoch in batch_values for v in epoch)
+
+
+def test_each_batch_record_says_whether_it_trained_or_validated():
+    X, y = np.random.RandomState(0).rand(300, 4), np.arange(300) % 3
+    clf = MLPClassifier(max_epochs=2, batch_size=64, validation_fraction=0.2, random_state=0)
+    batches = clf.fit(X, y).history_[-1, "batches"]
+    training = [batch for batch in batches if batch["training"]]
+    validating = [batch for batch in batches if not batch["training"]]
+    assert len(training) == 4 and all("train_loss" in batch for batch in training)  # 240 rows
+    assert len(validating) == 1 and validating[0]["valid_batch_size"] == 60
+    assert batches == training + validating  # training first
