@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import re
 import zipfile
 from numbers import Integral
 from pathlib import Path
@@ -154,6 +155,11 @@ class Checkpoint(ParamsRepr, UsesEstimatorParams, Callback):
     parallel search never write to the same file, and a fit run again on the same data with the
     same parameters finds its own checkpoint.
 
+    A ``filename`` with an ``{epoch}`` field (``"mlp-{epoch:03d}.pt"``, as Keras'
+    ``ModelCheckpoint``) keeps one file per saved epoch instead of replacing one file; resuming
+    starts from the latest of them. The history's ``event_cp`` column says, epoch by epoch,
+    whether a checkpoint was written.
+
     Parameters
     ----------
     dirname : str or path-like
@@ -172,7 +178,8 @@ class Checkpoint(ParamsRepr, UsesEstimatorParams, Callback):
         above). A fixed name is shared by every fit that uses this callback: the first fit
         claims it (an exclusive create, before training), and a fit of another model or on
         other data, in this process or another, then stops with the error above instead of
-        overwriting the first one's checkpoint.
+        overwriting the first one's checkpoint. With an ``{epoch}`` field, a file per saved
+        epoch.
 
     Examples
     --------
@@ -199,15 +206,57 @@ class Checkpoint(ParamsRepr, UsesEstimatorParams, Callback):
 
     @property
     def path(self) -> Path:
-        """The checkpoint file (known once the fit has started, when ``filename`` is None)."""
+        """The checkpoint file (known once the fit has started, when ``filename`` is None).
+
+        With an ``{epoch}`` filename, the file of the latest epoch saved in ``dirname``.
+        """
+        if self._per_epoch():
+            files = self.epoch_files()
+            return files[max(files)] if files else self._epoch_path(0)
         if self.filename is not None:
             return Path(self.dirname) / self.filename
         key = json.dumps(self.fingerprint_, sort_keys=True)
         return Path(self.dirname) / f"checkpoint-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
 
+    def _per_epoch(self) -> bool:
+        return self.filename is not None and "{epoch" in self.filename
+
+    def _epoch_path(self, epoch: int) -> Path:
+        return Path(self.dirname) / self.filename.format(epoch=epoch)
+
+    def epoch_files(self) -> dict[int, Path]:
+        """With an ``{epoch}`` filename, the files in ``dirname`` that it names, by epoch.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> for name in ("mlp-002.pt", "mlp-010.pt", "other-003.pt"):
+        ...     _ = (Path(folder) / name).write_bytes(b"")
+        >>> sorted(Checkpoint(folder, filename="mlp-{epoch:03d}.pt").epoch_files())
+        [2, 10]
+        """
+        start = self.filename.index("{epoch")
+        end = self.filename.index("}", start) + 1
+        prefix, suffix = self.filename[:start], self.filename[end:]
+        pattern = re.compile(re.escape(prefix) + r"(\d+)" + re.escape(suffix))
+        folder = Path(self.dirname)
+        matches = (pattern.fullmatch(p.name) for p in folder.iterdir()) if folder.is_dir() else ()
+        return {int(m.group(1)): folder / m.group(0) for m in matches if m}
+
     def initialize(self):
         if not (isinstance(self.every, Integral) and self.every >= 1):
             raise ValueError(f"Checkpoint needs every >= 1, got {self.every!r}.")
+        if self.filename is not None and "{" in self.filename:
+            try:
+                valid = self._per_epoch() and self.filename.format(epoch=1) != self.filename
+            except (KeyError, IndexError, ValueError):
+                valid = False
+            if not valid:
+                raise ValueError(
+                    f"Checkpoint's filename {self.filename!r} may hold one field, {{epoch}} "
+                    "(for instance 'mlp-{epoch:03d}.pt'), and no other braces."
+                )
         self.prepared_ = False
         self.best_ = None
         return self
@@ -269,7 +318,7 @@ class Checkpoint(ParamsRepr, UsesEstimatorParams, Callback):
         before training (or share it, when they train the same model on the same data).
         Default names need no claim: they differ whenever the models or the data do.
         """
-        if self.filename is None:
+        if self.filename is None or self._per_epoch():
             return False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         claim = {"format": CHECKPOINT_FORMAT, "fingerprint": self.fingerprint_, "history": "[]"}
@@ -298,7 +347,8 @@ class Checkpoint(ParamsRepr, UsesEstimatorParams, Callback):
 
     def save(self, net) -> None:
         """Write the checkpoint of ``net`` now."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        path = self._epoch_path(net.history[-1]["epoch"]) if self._per_epoch() else self.path
+        path.parent.mkdir(parents=True, exist_ok=True)
         checkpoint = {
             "format": CHECKPOINT_FORMAT,
             "fingerprint": self.fingerprint_,
@@ -313,7 +363,7 @@ class Checkpoint(ParamsRepr, UsesEstimatorParams, Callback):
                 if hasattr(callback, "counted_epoch_")
             },
         }
-        atomic_torch_save(checkpoint, self.path)
+        atomic_torch_save(checkpoint, path)
 
 
 def data_digest(*arrays) -> str:

@@ -650,6 +650,32 @@ def test_resumed_fit_equals_an_uninterrupted_one(data, tmp_path):
     assert_same_weights(again.net_.module_.state_dict(), whole.net_.module_.state_dict())
 
 
+def test_an_epoch_field_in_the_filename_keeps_a_file_per_epoch_and_resumes_the_latest(
+    data, tmp_path
+):
+    X, y = data
+    params = {**FAST, "batch_size": 16, "lr_schedule": "exponential"}
+    whole = MLPClassifier(**params, max_epochs=5).fit(X, y)
+    every = Checkpoint(tmp_path, save_best_only=False, resume=True, filename="m-{epoch:02d}.pt")
+    first = MLPClassifier(**params, max_epochs=3, callbacks=[every]).fit(X, y)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m-01.pt", "m-02.pt", "m-03.pt"]
+    epoch_1 = (tmp_path / "m-01.pt").read_bytes()
+    resumed = clone(first).set_params(max_epochs=5).fit(X, y)
+    assert resumed.history_[:, "epoch"] == [1, 2, 3, 4, 5]
+    assert sorted(every.epoch_files()) == [1, 2, 3, 4, 5]
+    assert (tmp_path / "m-01.pt").read_bytes() == epoch_1  # earlier epochs are kept as saved
+    assert_same_weights(resumed.net_.module_.state_dict(), whole.net_.module_.state_dict())
+
+
+@pytest.mark.parametrize("filename", ["m-{step}.pt", "m-{epoch}-{}.pt", "m-{epochs}.pt"])
+def test_a_filename_with_another_field_is_refused_before_training(data, tmp_path, filename):
+    X, y = data
+    clf = MLPClassifier(**FAST, callbacks=[Checkpoint(tmp_path, filename=filename)])
+    with pytest.raises(ValueError, match=r"may hold one field, \{epoch\}"):
+        clf.fit(X, y)
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("resume", [False, True])
 def test_checkpoint_of_another_model_is_neither_resumed_nor_overwritten(data, tmp_path, resume):
     X, y = data
