@@ -205,4 +205,21 @@ class EpochProgress(Callback):
         text = f"{self.prefix}epoch {epoch}/{total}"
         if loss is not None:
             text += f", loss {float(loss):.4f}"
-        self.report(text, epoch / total)
+        self.report(text, epoch / expected_epochs(net, epoch))
+
+
+def expected_epochs(net, epoch: int) -> int:
+    """The epochs a fit is expected to run, seen from the end of ``epoch``.
+
+    ``max_epochs``, unless an early-stopping callback (one with ``patience`` and
+    ``best_epoch_``) watches it: a fit whose best epoch so far is ``b`` is expected to go on
+    improving about as long again, then wait out its patience, so ``2 b + patience``, at most
+    ``max_epochs``. Early stopping ends most fits long before ``max_epochs``; an ETA from
+    ``max_epochs`` alone overstated them several times over.
+    """
+    total = net.max_epochs
+    for _, callback in getattr(net, "callbacks_", []):
+        best, patience = getattr(callback, "best_epoch_", None), getattr(callback, "patience", None)
+        if isinstance(best, int) and isinstance(patience, int):
+            total = min(total, max(epoch, 2 * best + patience))
+    return max(total, epoch, 1)

@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 from sklearn.base import clone
-from sklearn.datasets import load_iris
+from sklearn.datasets import load_digits, load_iris
 from sklearn.dummy import DummyClassifier
 
 import skdeep.utils.progress as progress_module
@@ -79,3 +79,43 @@ def test_a_bar_shows_the_epochs_too():
     tracker.close()
     assert "mlp: epoch 2/2, loss" in out.getvalue()
     assert "1/1" in out.getvalue()
+
+
+def test_the_epochs_expected_of_an_early_stopped_fit_follow_its_best_epoch():
+    from types import SimpleNamespace
+
+    from skdeep.callbacks import EarlyStopping
+    from skdeep.utils.progress import expected_epochs
+
+    stopping = EarlyStopping(patience=10)
+    net = SimpleNamespace(max_epochs=200, callbacks_=[("early_stopping", stopping)])
+    stopping.best_epoch_ = 5
+    assert expected_epochs(net, 6) == 20  # 2 x 5 + 10
+    stopping.best_epoch_ = 150
+    assert expected_epochs(net, 151) == 200  # never past max_epochs
+    stopping.best_epoch_ = 1
+    assert expected_epochs(net, 14) == 14  # never before the epoch it is at
+    assert expected_epochs(SimpleNamespace(max_epochs=30, callbacks_=[]), 3) == 30
+
+
+def test_a_comparisons_eta_is_not_inflated_by_epochs_early_stopping_will_not_run():
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:400] / 16, y[:400]
+    etas, now = [], [0.0]
+    progress = Progress(1, mode="quiet", clock=lambda: now[0])
+    progress.start()
+
+    def report(text, fraction):
+        now[0] += 1.0  # one second an epoch
+        progress.status(text, fraction)
+        etas.append((len(etas) + 1, progress.seconds_left()))
+
+    clf = MLPClassifier(max_epochs=300, early_stopping=True, n_iter_no_change=3, random_state=0)
+    clf.set_params(callbacks=[EpochProgress(report)]).fit(X, y)
+    epochs = len(clf.history_)
+    assert epochs < 100
+    # From the third epoch on, the time left stays within the time the fit had run, plus
+    # the patience: it never counts the epochs up to max_epochs that it would not run.
+    for epoch, eta in etas[2:]:
+        assert eta <= epoch + 3 + 1, (epoch, eta, epochs)
+    assert etas[-1][1] < 300 - epochs
