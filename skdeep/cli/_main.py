@@ -219,6 +219,8 @@ def _tune(args: argparse.Namespace) -> int:
         command=_command_line(args),
     )
     summary = result.summary
+    if summary.get("warning"):
+        print(f"skdeep tune: warning: {summary['warning']}", file=sys.stderr)
     if args.json:
         _print_json(summary, result.out)
         return 0

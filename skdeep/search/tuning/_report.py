@@ -173,6 +173,8 @@ def write_report(
         + (", cut short by the budget" if summary["refit_stopped_by_budget"] else "")
         + ".",
     ]
+    if summary.get("warning"):
+        lines.append(f"- **Too short**: {summary['warning']}")
     baseline = summary.get("baseline")
     if baseline:
         lines.append(

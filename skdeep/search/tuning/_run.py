@@ -24,6 +24,26 @@ from ._watch import Watch, best_trial, trial_counts
 
 # The share of the training rows that selects among the trials (the rest trains them).
 VALIDATION_SIZE = 0.1
+# Fewer complete trials than this is not a search; the run says so.
+MIN_TRIALS_OF_A_SEARCH = 3
+
+
+def too_few_trials(study, budget_seconds: float | None, refit_seconds: float) -> str | None:
+    """A plain warning when the study holds fewer than a few complete trials; None otherwise.
+
+    It says how large a budget would give about ten trials, from what the trials took.
+    """
+    complete = sum(trial.state.name == "COMPLETE" for trial in study.trials)
+    if complete >= MIN_TRIALS_OF_A_SEARCH:
+        return None
+    durations = [t.user_attrs["seconds"] for t in study.trials if "seconds" in t.user_attrs]
+    per_trial = sum(durations) / len(durations) if durations else refit_seconds
+    within = "" if budget_seconds is None else f" in the budget of {format_seconds(budget_seconds)}"
+    return (
+        f"only {complete} trial{'s' * (complete != 1)} completed{within}: this is not a search, "
+        "and the network is not tuned (a classical baseline may well beat it). A budget of "
+        f"about {format_seconds(10 * per_trial + refit_seconds)} gives the search some ten trials."
+    )
 
 
 @dataclass
@@ -294,6 +314,7 @@ def tune(
         "load_average_before": load_before,
         "load_average_after": load_average(),
         "baseline": baseline,
+        "warning": too_few_trials(study, seconds, refit_seconds),
     }
     files = write_report(
         study, summary, out, description=data.description, command=command, metric=metric

@@ -453,3 +453,22 @@ def test_the_figures_name_the_score_they_show(tmp_path, monkeypatch):
     tune("digits", "mlp", budget=None, n_trials=3, max_epochs=2, out=tmp_path, progress="quiet")
     assert titles["scores.png"].startswith("validation accuracy against each parameter")
     assert titles["parallel.png"] == "best 3 candidates by validation accuracy"
+
+
+def test_too_few_trials_are_called_so_in_the_terminal_and_the_report(tmp_path, capsys):
+    argv = ["tune", "--trials", "2", "--epochs", "2", "--max-samples", "300", "--out", "r"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "skdeep tune: warning: only 2 trials completed: this is not a search" in err
+    assert "A budget of about " in err
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert "**Too short**: only 2 trials completed" in report
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["warning"].startswith("only 2 trials completed")
+    # A third trial makes it a search: no warning.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        assert main([*argv[:2], "1", *argv[3:]]) == 0
+    assert "warning" not in capsys.readouterr().err
