@@ -318,7 +318,10 @@ def _add_compare_command(commands) -> None:
         "models (default accuracy,balanced_accuracy or r2,neg_root_mean_squared_error)",
     )
     compare.add_argument(
-        "--epochs", type=positive_int, help="epochs of the networks (default: theirs)"
+        "--epochs",
+        type=positive_int,
+        help="most epochs of the networks, which stop early when their validation loss stalls "
+        "for 10 epochs (default 100)",
     )
     compare.set_defaults(run=_compare)
 

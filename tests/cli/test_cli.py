@@ -365,3 +365,13 @@ def test_ctrl_c_stops_a_comparison_at_once_exits_130_and_reports_nothing(tmp_pat
     )
     assert "Traceback" not in rest
     assert not (tmp_path / "run" / "results.csv").exists()
+
+
+def test_the_help_and_the_docs_give_the_same_epochs_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--epochs EPOCHS most epochs of the networks" in help_text
+    assert "(default 100)" in help_text
+    guide = " ".join((REPO / "docs" / "compare.md").read_text().split())
+    assert "sets the most epochs they may train (default 100)" in guide
