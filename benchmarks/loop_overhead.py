@@ -32,7 +32,7 @@ from skorch import NeuralNet
 import skdeep.core._base
 from skdeep import MLPClassifier
 from skdeep.core._net import SkdeepNet
-from skdeep.datasets import load_mnist
+from skdeep.datasets import get_data_home, load_mnist
 from skdeep.modules import MLP
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,7 +95,7 @@ def skdeep_epoch(X, y, batch_size, hidden, stock: bool = False, without=None):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    default_data = os.environ.get("SKDEEP_DATA") or str(REPO.parent / "shared" / "data" / "mnist")
+    default_data = str(get_data_home())  # $SKDEEP_DATA, else ~/skdeep_data
     parser.add_argument("--data", default=default_data)
     parser.add_argument("--samples", type=int, default=6400)
     parser.add_argument("--batch-size", type=int, default=32)

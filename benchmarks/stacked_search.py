@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
 import time
@@ -38,6 +37,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from train_speed import load_data  # the same MNIST, or its digits stand-in
 
 from skdeep import MLPClassifier
+from skdeep.datasets import get_data_home
 from skdeep.modules import MLP
 from skdeep.search import StackedSearchCV
 
@@ -93,9 +93,9 @@ def searches(args) -> dict:
 
 
 def main(argv=None) -> dict:
-    default_data = os.environ.get("SKDEEP_DATA") or str(REPO.parent / "shared" / "data" / "mnist")
+    default_data = str(get_data_home())  # $SKDEEP_DATA, else ~/skdeep_data
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=default_data, help="MNIST files (default: %(default)s)")
+    parser.add_argument("--data", default=default_data, help="folder of the MNIST files (default: the data home, $SKDEEP_DATA or ~/skdeep_data)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--max-samples", type=int, default=10000, help="first N training images")
     parser.add_argument("--epochs", type=int, default=2)

@@ -61,7 +61,7 @@ import torch
 from skorch.callbacks import Callback
 
 from skdeep import CNNClassifier, MLPClassifier
-from skdeep.datasets import load_mnist
+from skdeep.datasets import get_data_home, load_mnist
 from skdeep.modules import CNN, MLP
 from skdeep.utils.threads import torch_threads
 
@@ -569,12 +569,12 @@ def check_targets(rows: list[dict], train_bytes: int, full_data: bool, busy: int
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    default_data = os.environ.get("SKDEEP_DATA") or str(REPO.parent / "shared" / "data" / "mnist")
+    default_data = str(get_data_home())  # $SKDEEP_DATA, else ~/skdeep_data
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--data",
         default=default_data,
-        help="MNIST files (default: $SKDEEP_DATA, else ../shared/data/mnist beside the repository)",
+        help="folder of the MNIST files (default: the data home, $SKDEEP_DATA or ~/skdeep_data)",
     )
     parser.add_argument("--epochs", type=int, default=5, help="epochs, the first a warm-up")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
