@@ -6,11 +6,12 @@ import copy
 
 from skorch.callbacks import Callback
 
+from ._annealing import CosineDecay, OneCycleLR
 from ._common import UsesEstimatorParams
 from ._schedules import BatchSizeScaling, CyclicLR, ExponentialDecay, ReduceLROnPlateau
 from ._stopping import EarlyStopping
 
-LR_SCHEDULES = ("exponential", "cyclic", "plateau")
+LR_SCHEDULES = ("exponential", "cyclic", "plateau", "one_cycle", "cosine")
 BATCH_SIZE_SCALING_BASE = 32  # the estimators' default batch_size: scaling changes nothing there
 
 
@@ -22,7 +23,12 @@ def named_lr_schedule(name: str, learning_rate: float, validating: bool):
     - ``"cyclic"``: ``CyclicLR(base_lr=learning_rate / 10, max_lr=learning_rate, step_size=5)``,
       triangular cycles of 10 epochs between a tenth of the rate and the rate;
     - ``"plateau"``: ``ReduceLROnPlateau(monitor, factor=0.1, patience=3)``, on ``valid_loss``
-      when a validation split is held out, else on ``train_loss``.
+      when a validation split is held out, else on ``train_loss``;
+    - ``"one_cycle"``: ``OneCycleLR(pct_start=0.3, div_factor=25, final_div_factor=1e4)``,
+      per step over the ``max_epochs``: up from ``learning_rate / 25`` to ``learning_rate`` in
+      the first 30% of the steps, then down to ``learning_rate / 2.5e5`` (torch's defaults);
+    - ``"cosine"``: ``CosineDecay(warmup_fraction=0.0, min_lr=0.0)``, per step from
+      ``learning_rate`` down to 0 at the end of the ``max_epochs`` along a half cosine.
 
     Examples
     --------
@@ -35,6 +41,10 @@ def named_lr_schedule(name: str, learning_rate: float, validating: bool):
         return CyclicLR(base_lr=learning_rate / 10, max_lr=learning_rate, step_size=5)
     if name == "plateau":
         return ReduceLROnPlateau(monitor="valid_loss" if validating else "train_loss")
+    if name == "one_cycle":
+        return OneCycleLR()
+    if name == "cosine":
+        return CosineDecay()
     raise ValueError(
         f"lr_schedule must be one of {LR_SCHEDULES}, a callback or None; got {name!r}."
     )

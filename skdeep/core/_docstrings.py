@@ -52,14 +52,26 @@ TRAINING_PARAMETERS_DOC = """\
     tol : float >= 0, default=1e-4
         The smallest decrease of ``valid_loss`` that counts as an improvement for
         ``early_stopping``.
-    lr_schedule : {"exponential", "cyclic", "plateau"}, skorch callback or None, default=None
+    lr_schedule : {"exponential", "cyclic", "plateau", "one_cycle", "cosine"}, skorch \
+callback or None, default=None
         How the learning rate changes during training (see ``docs/callbacks.md``):
         ``"exponential"`` multiplies it by 0.96 per epoch, smoothly per step;
         ``"cyclic"`` cycles it between ``learning_rate / 10`` and ``learning_rate`` (triangular,
         5 epochs up and 5 down); ``"plateau"`` divides it by 10 after 3 epochs without
-        improvement of ``valid_loss`` (``train_loss`` without a validation split). A callback
-        (e.g. :class:`skdeep.callbacks.CyclicLR`) is used as given, on a copy. The rate of
-        each epoch is in ``history_`` as ``lr``.
+        improvement of ``valid_loss`` (``train_loss`` without a validation split);
+        ``"one_cycle"`` (:class:`skdeep.callbacks.OneCycleLR`, torch's ``OneCycleLR``) rises
+        from ``learning_rate / 25`` to ``learning_rate`` over the first 30% of the steps of
+        the ``max_epochs``, then falls along a cosine to ``learning_rate / 2.5e5``;
+        ``"cosine"`` (:class:`skdeep.callbacks.CosineDecay`, torch's ``CosineAnnealingLR``)
+        falls from ``learning_rate`` to 0 along a half cosine over the ``max_epochs``, without
+        warm-up (``lr_schedule=CosineDecay(warmup_fraction=0.05)`` adds a linear one). Both
+        are set at every step and span ``max_epochs`` epochs of the first epoch's number of
+        batches; early stopping ends them where it stops, and a warm start, ``partial_fit``
+        or a resumed checkpoint continues them at the step where they stood (past their end,
+        the rate of their last step is kept, with a warning). A callback (e.g.
+        :class:`skdeep.callbacks.CyclicLR`) is used as given, on a copy. The rate of each
+        epoch is in ``history_`` as ``lr`` (its first step's), and a per-step schedule's rate
+        of each step in the batches (``history_[-1, "batches", 0, "lr"]``).
     batch_size_scaling : {"sqrt", "linear"} or None, default=None
         Scale ``learning_rate`` with the batch size when training starts:
         ``learning_rate * (batch_size / 32) ** p``, ``p`` 1/2 or 1, so that a search over
