@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 
+from sklearn.base import is_classifier
 from skorch.callbacks import Callback
+from skorch.callbacks.scoring import ScoringBase
 
 from ._annealing import CosineDecay, OneCycleLR
 from ._common import UsesEstimatorParams
@@ -65,6 +67,57 @@ def _check_callbacks(callbacks) -> None:
             )
 
 
+def _scoring_callback(callbacks, name: str) -> ScoringBase | None:
+    """The skorch scoring callback of ``callbacks`` that records the column ``name``, if any."""
+    for item in callbacks or []:
+        callback = item[1] if isinstance(item, tuple) else item
+        if isinstance(callback, ScoringBase):
+            recorded = callback.name
+            if recorded is None and isinstance(callback.scoring, str):
+                recorded = callback.scoring
+            if recorded == name:
+                return callback
+    return None
+
+
+def early_stopping_rule(estimator, validating: bool) -> EarlyStopping:
+    """The :class:`EarlyStopping` of ``early_stopping=True``, its monitor checked before training.
+
+    It monitors ``early_stopping_monitor``: ``train_loss``, ``valid_loss``, for classifiers
+    ``train_acc`` and ``valid_acc``, or a column one of the estimator's ``callbacks`` records
+    (which the first epoch checks, as the callbacks may record any column). Its direction is
+    that of the skorch scoring callback recording it, when there is one, else read from the
+    name (:func:`lower_is_better_for`). Raises ValueError for a validation column without a
+    validation split, and for a column no callback can record.
+    """
+    monitor = estimator.early_stopping_monitor
+    if monitor.startswith("valid") and not validating:
+        raise ValueError(
+            f"early_stopping=True stops on {monitor!r}, but validation_fraction=0 holds no "
+            "validation data out; set validation_fraction > 0 (for example 0.1), or monitor a "
+            "training column (early_stopping_monitor='train_loss')."
+        )
+    recorded = ["train_loss", "valid_loss"]
+    if is_classifier(estimator):
+        recorded += ["train_acc", "valid_acc"]
+    scorer = _scoring_callback(estimator.callbacks, monitor)
+    if monitor not in recorded and scorer is None and not estimator.callbacks:
+        raise ValueError(
+            f"early_stopping_monitor={monitor!r} is not a column this fit records; it "
+            f"records {recorded}. Another score needs a callback that records it under that "
+            "name, for example callbacks=[EpochScoring('f1_macro', lower_is_better=False, "
+            "name='valid_f1')] with early_stopping_monitor='valid_f1'."
+        )
+    mode = "auto" if scorer is None else ("min" if scorer.lower_is_better else "max")
+    return EarlyStopping(
+        monitor=monitor,
+        patience=estimator.n_iter_no_change,
+        min_delta=estimator.tol,
+        restore_best_weights=True,
+        mode=mode,
+    )
+
+
 def estimator_callbacks(estimator) -> list:
     """The skorch callbacks of one fit of ``estimator``: its parameters' and copies of its own.
 
@@ -72,15 +125,12 @@ def estimator_callbacks(estimator) -> list:
     (after them, so that it can monitor a metric that one of them records), then early stopping
     (last, so that every other callback sees the epoch at which it stops).
     Callbacks that record hyper-parameters get the estimator's. Raises ValueError, before any
-    training, for ``early_stopping=True`` without a validation split.
+    training, for ``early_stopping=True`` on a validation column without a validation split or
+    on a column that nothing records.
     """
     validating = estimator.validation_fraction > 0
-    if estimator.early_stopping and not validating:
-        raise ValueError(
-            "early_stopping=True stops on the validation loss, but validation_fraction=0 holds "
-            "no validation data out; set validation_fraction > 0 (for example 0.1)."
-        )
     _check_callbacks(estimator.callbacks)
+    stopping = early_stopping_rule(estimator, validating) if estimator.early_stopping else None
     learning_rate = estimator.learning_rate
     callbacks: list = []
     if estimator.batch_size_scaling is not None:
@@ -93,13 +143,7 @@ def estimator_callbacks(estimator) -> list:
         callbacks.append(("lr_schedule", named_lr_schedule(schedule, learning_rate, validating)))
     elif schedule is not None:
         callbacks.append(("lr_schedule", copy.deepcopy(schedule)))
-    if estimator.early_stopping:
-        stopping = EarlyStopping(
-            monitor="valid_loss",
-            patience=estimator.n_iter_no_change,
-            min_delta=estimator.tol,
-            restore_best_weights=True,
-        )
+    if stopping is not None:
         callbacks.append(("early_stopping", stopping))
     params = {k: v for k, v in estimator.get_params(deep=False).items() if k != "callbacks"}
     for item in callbacks:

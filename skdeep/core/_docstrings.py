@@ -43,15 +43,26 @@ TRAINING_PARAMETERS_DOC = """\
         Fraction of the training data held out (stratified for classifiers) to record
         ``valid_loss`` (and ``valid_acc``) in ``history_``. 0 trains on everything.
     early_stopping : bool, default=False
-        Stop when ``valid_loss`` has not improved by ``tol`` for ``n_iter_no_change`` epochs,
-        and keep the weights of the best epoch (:class:`skdeep.callbacks.EarlyStopping`).
-        Needs ``validation_fraction > 0``.
+        Stop when ``early_stopping_monitor`` has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs, and keep the weights of its best epoch
+        (:class:`skdeep.callbacks.EarlyStopping`). A validation column needs
+        ``validation_fraction > 0``.
+    early_stopping_monitor : str, default="valid_loss"
+        The history column ``early_stopping`` watches (Keras' ``monitor``): ``"valid_loss"``,
+        ``"valid_acc"`` (classifiers), ``"train_loss"``, ``"train_acc"``, or the name of a
+        score one of ``callbacks`` records (such as skorch's
+        ``EpochScoring("f1_macro", lower_is_better=False, name="valid_f1")``). Losses improve
+        downwards, accuracies upwards; a scoring callback's column goes the way its
+        ``lower_is_better`` says, any other the way its name says (upwards for names holding
+        ``acc``, ``score``, ``f1``, ``auc``, ``r2`` ...). A column that nothing records is
+        refused before training (with ``callbacks``, at the end of the first epoch).
     n_iter_no_change : int >= 1, default=10
-        Patience of ``early_stopping``, in epochs. Unlike scikit-learn's MLP, it and ``tol``
-        play no part without ``early_stopping``: a fit then runs all ``max_epochs``.
+        Patience of ``early_stopping``, in epochs. Unlike scikit-learn's MLP, it, ``tol`` and
+        ``early_stopping_monitor`` play no part without ``early_stopping``: a fit then runs all
+        ``max_epochs``.
     tol : float >= 0, default=1e-4
-        The smallest decrease of ``valid_loss`` that counts as an improvement for
-        ``early_stopping``.
+        The smallest change of ``early_stopping_monitor`` (absolute, in its direction) that
+        counts as an improvement for ``early_stopping``.
     lr_schedule : {"exponential", "cyclic", "plateau", "one_cycle", "cosine"}, skorch \
 callback or None, default=None
         How the learning rate changes during training (see ``docs/callbacks.md``):
