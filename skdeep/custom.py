@@ -207,8 +207,7 @@ class NeuralNetClassifier(_CustomModuleMixin, NetworkClassifier):
     Parameters
     ----------
     {custom_parameters}
-    class_weight : "balanced", dict or None, default=None
-        Weights of the classes in the loss, as in scikit-learn.
+    {classifier_parameters}
     **module_params
         ``module__<name>=value``: keyword arguments of the module class or builder, settable
         and searchable like any parameter (``set_params(module__hidden=64)``).
@@ -263,6 +262,7 @@ class NeuralNetClassifier(_CustomModuleMixin, NetworkClassifier):
         batch_size_scaling=None,
         callbacks=None,
         class_weight=None,
+        label_smoothing=0.0,
         random_state=None,
         device="auto",
         compile="auto",

@@ -28,8 +28,7 @@ class MLPClassifier(NetworkClassifier):
     {architecture_parameters}
     {layer_parameters}
     {training_parameters}
-    class_weight : "balanced", dict or None, default=None
-        Weights of the classes in the loss, as in scikit-learn.
+    {classifier_parameters}
 
     Attributes
     ----------
@@ -79,6 +78,7 @@ class MLPClassifier(NetworkClassifier):
         batch_size_scaling=None,
         callbacks=None,
         class_weight=None,
+        label_smoothing=0.0,
         random_state=None,
         device="auto",
         compile="auto",
@@ -251,8 +251,7 @@ class CNNClassifier(NetworkClassifier):
     activation : {{"relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh"}}, default="relu"
     {layer_parameters}
     {training_parameters}
-    class_weight : "balanced", dict or None, default=None
-        Weights of the classes in the loss, as in scikit-learn.
+    {classifier_parameters}
 
     Attributes
     ----------
@@ -310,6 +309,7 @@ class CNNClassifier(NetworkClassifier):
         batch_size_scaling=None,
         callbacks=None,
         class_weight=None,
+        label_smoothing=0.0,
         random_state=None,
         device="auto",
         compile="auto",

@@ -125,6 +125,20 @@ callback or None, default=None
         (``Epoch 3/20 - 0.8s - loss: 0.213 - val_loss: 0.245 - val_acc: 0.944``); 2 prints
         skorch's full table of the history, coloured only on a terminal."""
 
+CLASSIFIER_PARAMETERS_DOC = """\
+    class_weight : "balanced", dict or None, default=None
+        Weights of the classes in the loss, as in scikit-learn.
+    label_smoothing : float in [0, 1), default=0.0
+        Label smoothing of the cross-entropy loss, torch's
+        ``cross_entropy(label_smoothing=...)``: with ``k`` classes, the target of each sample
+        is ``1 - label_smoothing + label_smoothing / k`` for its class and
+        ``label_smoothing / k`` for the others, which keeps the network from growing
+        ever more confident logits. Multilabel targets (a sigmoid per label) are smoothed per
+        label towards 1/2, ``y * (1 - label_smoothing) + label_smoothing / 2``, as in Keras'
+        ``BinaryCrossentropy``. ``train_loss`` and ``valid_loss`` are the smoothed loss
+        (``early_stopping_monitor="valid_acc"`` stops on the accuracy instead). 0 disables
+        it."""
+
 FITTED_ATTRIBUTES_DOC = """\
     net_ : skorch.NeuralNet
         The trained skorch net; ``net_.module_`` is the torch module.
@@ -155,6 +169,7 @@ def fill_doc(cls: type) -> type:
         architecture_parameters=ARCHITECTURE_PARAMETERS_DOC.lstrip(),
         layer_parameters=LAYER_PARAMETERS_DOC.lstrip(),
         training_parameters=TRAINING_PARAMETERS_DOC.lstrip(),
+        classifier_parameters=CLASSIFIER_PARAMETERS_DOC.lstrip(),
         fitted_attributes=FITTED_ATTRIBUTES_DOC.lstrip(),
     )
     return cls

@@ -166,6 +166,30 @@ def test_early_stopping_stops_each_member_where_its_separate_fit_stops(digits):
     assert len(members[0].estimator.history_) < 40  # it did stop early
 
 
+def test_members_stopping_on_valid_acc_or_with_smoothed_labels_match_separate_fits(digits):
+    X, y = digits
+    common = {**BASE, "max_epochs": 40, "early_stopping": True, "n_iter_no_change": 2}
+    settings = [
+        {"learning_rate": 3e-3, "random_state": 0, "early_stopping_monitor": "valid_acc"},
+        {"learning_rate": 1e-3, "random_state": 1, "early_stopping_monitor": "valid_acc"},
+        {"learning_rate": 3e-3, "random_state": 2, "early_stopping_monitor": "valid_loss"},
+    ]
+    for smoothing in (0.0, 0.2):
+        estimators = [MLPClassifier(**common, **s, label_smoothing=smoothing) for s in settings]
+        members = _stack(estimators, X, y)
+        assert len({stack_key(m.estimator) for m in members}) == 1
+        for setting, member in zip(settings, members, strict=True):
+            alone = MLPClassifier(**common, **setting, label_smoothing=smoothing).fit(X, y)
+            assert len(member.estimator.history_) == len(alone.history_)
+            np.testing.assert_allclose(
+                member.estimator.history_[:, "valid_loss"],
+                alone.history_[:, "valid_loss"],
+                rtol=1e-4,
+            )
+            assert _max_weight_difference(alone, member.estimator) < 1e-4
+        assert len(members[0].estimator.history_) < 40  # stopped early on valid_acc
+
+
 def test_dropout_rates_stack_together_and_each_member_drops_at_its_rate(digits):
     X, y = digits
     common = {**BASE, "max_epochs": 5, "learning_rate": 1e-2, "random_state": 0}
