@@ -207,8 +207,7 @@ class NeuralNetClassifier(_CustomModuleMixin, NetworkClassifier):
     Parameters
     ----------
     {custom_parameters}
-    class_weight : "balanced", dict or None, default=None
-        Weights of the classes in the loss, as in scikit-learn.
+    {classifier_parameters}
     **module_params
         ``module__<name>=value``: keyword arguments of the module class or builder, settable
         and searchable like any parameter (``set_params(module__hidden=64)``).
@@ -256,12 +255,14 @@ class NeuralNetClassifier(_CustomModuleMixin, NetworkClassifier):
         l2=0.0,
         validation_fraction=0.1,
         early_stopping=False,
+        early_stopping_monitor="valid_loss",
         n_iter_no_change=10,
         tol=1e-4,
         lr_schedule=None,
         batch_size_scaling=None,
         callbacks=None,
         class_weight=None,
+        label_smoothing=0.0,
         random_state=None,
         device="auto",
         compile="auto",
@@ -327,6 +328,7 @@ class NeuralNetRegressor(_CustomModuleMixin, NetworkRegressor):
         l2=0.0,
         validation_fraction=0.1,
         early_stopping=False,
+        early_stopping_monitor="valid_loss",
         n_iter_no_change=10,
         tol=1e-4,
         lr_schedule=None,

@@ -28,8 +28,7 @@ class MLPClassifier(NetworkClassifier):
     {architecture_parameters}
     {layer_parameters}
     {training_parameters}
-    class_weight : "balanced", dict or None, default=None
-        Weights of the classes in the loss, as in scikit-learn.
+    {classifier_parameters}
 
     Attributes
     ----------
@@ -72,12 +71,14 @@ class MLPClassifier(NetworkClassifier):
         l2=0.0,
         validation_fraction=0.1,
         early_stopping=False,
+        early_stopping_monitor="valid_loss",
         n_iter_no_change=10,
         tol=1e-4,
         lr_schedule=None,
         batch_size_scaling=None,
         callbacks=None,
         class_weight=None,
+        label_smoothing=0.0,
         random_state=None,
         device="auto",
         compile="auto",
@@ -153,6 +154,7 @@ class MLPRegressor(NetworkRegressor):
         l2=0.0,
         validation_fraction=0.1,
         early_stopping=False,
+        early_stopping_monitor="valid_loss",
         n_iter_no_change=10,
         tol=1e-4,
         lr_schedule=None,
@@ -249,8 +251,7 @@ class CNNClassifier(NetworkClassifier):
     activation : {{"relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh"}}, default="relu"
     {layer_parameters}
     {training_parameters}
-    class_weight : "balanced", dict or None, default=None
-        Weights of the classes in the loss, as in scikit-learn.
+    {classifier_parameters}
 
     Attributes
     ----------
@@ -301,12 +302,14 @@ class CNNClassifier(NetworkClassifier):
         l2=0.0,
         validation_fraction=0.1,
         early_stopping=False,
+        early_stopping_monitor="valid_loss",
         n_iter_no_change=10,
         tol=1e-4,
         lr_schedule=None,
         batch_size_scaling=None,
         callbacks=None,
         class_weight=None,
+        label_smoothing=0.0,
         random_state=None,
         device="auto",
         compile="auto",

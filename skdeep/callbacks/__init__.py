@@ -7,6 +7,7 @@ net and in an estimator's ``callbacks``; most are also switched on by estimator 
 ``verbose`` prints) run in every skdeep fit. See ``docs/callbacks.md``.
 """
 
+from ._annealing import CosineDecay, OneCycleLR
 from ._checkpoint import Checkpoint, restore_checkpoints, stopped_early
 from ._common import lower_is_better_for
 from ._epoch_log import EpochLog, epoch_line
@@ -29,11 +30,13 @@ __all__ = [
     "BatchAccuracy",
     "BatchSizeScaling",
     "Checkpoint",
+    "CosineDecay",
     "CyclicLR",
     "EarlyStopping",
     "EpochLog",
     "EpochMetrics",
     "ExponentialDecay",
+    "OneCycleLR",
     "ReduceLROnPlateau",
     "TensorBoard",
     "TerminateOnNaN",

@@ -17,7 +17,8 @@ class EarlyStopping(ParamsRepr, SkorchEarlyStopping):
     improves when its value beats the best so far by more than ``min_delta`` (absolute);
     after ``patience`` epochs in a row without improvement the fit stops, so it ends at epoch
     ``best_epoch + patience``. Whether ``monitor`` improves downwards (a loss) or upwards
-    (``valid_acc``) is read from its name (see :func:`lower_is_better_for`).
+    (``valid_acc``) is ``mode``, by default read from its name (see
+    :func:`lower_is_better_for`).
 
     Parameters
     ----------
@@ -28,6 +29,10 @@ class EarlyStopping(ParamsRepr, SkorchEarlyStopping):
         The smallest change that counts as an improvement.
     restore_best_weights : bool, default=True
         End with the module weights of the best epoch rather than the last one.
+    mode : {"auto", "min", "max"}, default="auto"
+        Whether ``monitor`` improves downwards (``"min"``) or upwards (``"max"``), as in
+        Keras; ``"auto"`` reads it from the name: upwards for a name holding ``acc``,
+        ``score``, ``f1``, ``auc`` ... (:func:`lower_is_better_for`), downwards otherwise.
 
     Attributes
     ----------
@@ -53,18 +58,28 @@ class EarlyStopping(ParamsRepr, SkorchEarlyStopping):
         patience: int = 5,
         min_delta: float = 0.0,
         restore_best_weights: bool = True,
+        mode: str = "auto",
     ) -> None:
         self.monitor = monitor
         self.patience = patience
         self.min_delta = min_delta
         self.restore_best_weights = restore_best_weights
+        self.mode = mode
 
     # skorch's names for the same settings, read by its methods.
     threshold = property(lambda self: self.min_delta)
     load_best = property(lambda self: self.restore_best_weights)
-    lower_is_better = property(lambda self: lower_is_better_for(self.monitor))
+    @property
+    def lower_is_better(self) -> bool:
+        if self.mode == "auto":
+            return lower_is_better_for(self.monitor)
+        return self.mode == "min"
 
     def initialize(self):
+        if self.mode not in ("auto", "min", "max"):
+            raise ValueError(
+                f"EarlyStopping mode must be 'auto', 'min' or 'max', got {self.mode!r}."
+            )
         if not (isinstance(self.patience, Integral) and self.patience >= 1):
             raise ValueError(f"EarlyStopping needs patience >= 1, got {self.patience!r}.")
         if not (isinstance(self.min_delta, Real) and self.min_delta >= 0):

@@ -73,6 +73,7 @@ class BaseNetwork(IntrospectionMixin, BaseEstimator):
         "l2": [Interval(Real, 0, None, closed="left"), "array-like"],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "early_stopping": ["boolean"],
+        "early_stopping_monitor": [str],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "lr_schedule": [StrOptions(set(LR_SCHEDULES)), Callback, None],

@@ -15,7 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 from sklearn.base import ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
@@ -53,12 +53,41 @@ def _unique_labels(labels) -> np.ndarray:
         raise _mixed_labels_error(labels) from None
 
 
+class SmoothedBCEWithLogitsLoss(nn.BCEWithLogitsLoss):
+    """Binary cross-entropy of each label against targets moved towards 1/2, as in Keras.
+
+    A target ``y`` of 0 or 1 becomes ``y * (1 - label_smoothing) + label_smoothing / 2``: the
+    targets that torch's ``cross_entropy(label_smoothing=...)`` gives a class of a two-class
+    problem, for each label on its own.
+
+    Examples
+    --------
+    >>> loss = SmoothedBCEWithLogitsLoss(0.2, reduction="none")
+    >>> logits, y = torch.tensor([[0.5, -1.0]]), torch.tensor([[1.0, 0.0]])
+    >>> torch.allclose(loss(logits, y), nn.BCEWithLogitsLoss(reduction="none")(
+    ...     logits, torch.tensor([[0.9, 0.1]])))
+    True
+    """
+
+    def __init__(self, label_smoothing: float, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+        self.label_smoothing = float(label_smoothing)
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        smoothing = self.label_smoothing
+        return super().forward(input, target * (1 - smoothing) + smoothing / 2)
+
+    def extra_repr(self) -> str:
+        return f"label_smoothing={self.label_smoothing}"
+
+
 class NetworkClassifier(ClassifierMixin, BaseNetwork):
     """The classifier side: label encoding, class weights, ``predict_proba``."""
 
     _parameter_constraints: dict = {
         **BaseNetwork._parameter_constraints,
         "class_weight": [StrOptions({"balanced"}), dict, None],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
     _y_validation: dict = {"multi_output": True}
 
@@ -67,8 +96,10 @@ class NetworkClassifier(ClassifierMixin, BaseNetwork):
 
     def _criterion(self) -> nn.Module:
         if self._multilabel():
+            if self.label_smoothing:
+                return SmoothedBCEWithLogitsLoss(self.label_smoothing, reduction="none")
             return nn.BCEWithLogitsLoss(reduction="none")
-        return nn.CrossEntropyLoss(reduction="none")
+        return nn.CrossEntropyLoss(reduction="none", label_smoothing=float(self.label_smoothing))
 
     def _n_outputs(self) -> int:
         return len(self.classes_)

@@ -43,23 +43,46 @@ TRAINING_PARAMETERS_DOC = """\
         Fraction of the training data held out (stratified for classifiers) to record
         ``valid_loss`` (and ``valid_acc``) in ``history_``. 0 trains on everything.
     early_stopping : bool, default=False
-        Stop when ``valid_loss`` has not improved by ``tol`` for ``n_iter_no_change`` epochs,
-        and keep the weights of the best epoch (:class:`skdeep.callbacks.EarlyStopping`).
-        Needs ``validation_fraction > 0``.
+        Stop when ``early_stopping_monitor`` has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs, and keep the weights of its best epoch
+        (:class:`skdeep.callbacks.EarlyStopping`). A validation column needs
+        ``validation_fraction > 0``.
+    early_stopping_monitor : str, default="valid_loss"
+        The history column ``early_stopping`` watches (Keras' ``monitor``): ``"valid_loss"``,
+        ``"valid_acc"`` (classifiers), ``"train_loss"``, ``"train_acc"``, or the name of a
+        score one of ``callbacks`` records (such as skorch's
+        ``EpochScoring("f1_macro", lower_is_better=False, name="valid_f1")``). Losses improve
+        downwards, accuracies upwards; a scoring callback's column goes the way its
+        ``lower_is_better`` says, any other the way its name says (upwards for names holding
+        ``acc``, ``score``, ``f1``, ``auc``, ``r2`` ...). A column that nothing records is
+        refused before training (with ``callbacks``, at the end of the first epoch).
     n_iter_no_change : int >= 1, default=10
-        Patience of ``early_stopping``, in epochs. Unlike scikit-learn's MLP, it and ``tol``
-        play no part without ``early_stopping``: a fit then runs all ``max_epochs``.
+        Patience of ``early_stopping``, in epochs. Unlike scikit-learn's MLP, it, ``tol`` and
+        ``early_stopping_monitor`` play no part without ``early_stopping``: a fit then runs all
+        ``max_epochs``.
     tol : float >= 0, default=1e-4
-        The smallest decrease of ``valid_loss`` that counts as an improvement for
-        ``early_stopping``.
-    lr_schedule : {"exponential", "cyclic", "plateau"}, skorch callback or None, default=None
+        The smallest change of ``early_stopping_monitor`` (absolute, in its direction) that
+        counts as an improvement for ``early_stopping``.
+    lr_schedule : {"exponential", "cyclic", "plateau", "one_cycle", "cosine"}, skorch \
+callback or None, default=None
         How the learning rate changes during training (see ``docs/callbacks.md``):
         ``"exponential"`` multiplies it by 0.96 per epoch, smoothly per step;
         ``"cyclic"`` cycles it between ``learning_rate / 10`` and ``learning_rate`` (triangular,
         5 epochs up and 5 down); ``"plateau"`` divides it by 10 after 3 epochs without
-        improvement of ``valid_loss`` (``train_loss`` without a validation split). A callback
-        (e.g. :class:`skdeep.callbacks.CyclicLR`) is used as given, on a copy. The rate of
-        each epoch is in ``history_`` as ``lr``.
+        improvement of ``valid_loss`` (``train_loss`` without a validation split);
+        ``"one_cycle"`` (:class:`skdeep.callbacks.OneCycleLR`, torch's ``OneCycleLR``) rises
+        from ``learning_rate / 25`` to ``learning_rate`` over the first 30% of the steps of
+        the ``max_epochs``, then falls along a cosine to ``learning_rate / 2.5e5``;
+        ``"cosine"`` (:class:`skdeep.callbacks.CosineDecay`, torch's ``CosineAnnealingLR``)
+        falls from ``learning_rate`` to 0 along a half cosine over the ``max_epochs``, without
+        warm-up (``lr_schedule=CosineDecay(warmup_fraction=0.05)`` adds a linear one). Both
+        are set at every step and span ``max_epochs`` epochs of the first epoch's number of
+        batches; early stopping ends them where it stops, and a warm start, ``partial_fit``
+        or a resumed checkpoint continues them at the step where they stood (past their end,
+        the rate of their last step is kept, with a warning). A callback (e.g.
+        :class:`skdeep.callbacks.CyclicLR`) is used as given, on a copy. The rate of each
+        epoch is in ``history_`` as ``lr`` (its first step's), and a per-step schedule's rate
+        of each step in the batches (``history_[-1, "batches", 0, "lr"]``).
     batch_size_scaling : {"sqrt", "linear"} or None, default=None
         Scale ``learning_rate`` with the batch size when training starts:
         ``learning_rate * (batch_size / 32) ** p``, ``p`` 1/2 or 1, so that a search over
@@ -102,6 +125,20 @@ TRAINING_PARAMETERS_DOC = """\
         (``Epoch 3/20 - 0.8s - loss: 0.213 - val_loss: 0.245 - val_acc: 0.944``); 2 prints
         skorch's full table of the history, coloured only on a terminal."""
 
+CLASSIFIER_PARAMETERS_DOC = """\
+    class_weight : "balanced", dict or None, default=None
+        Weights of the classes in the loss, as in scikit-learn.
+    label_smoothing : float in [0, 1), default=0.0
+        Label smoothing of the cross-entropy loss, torch's
+        ``cross_entropy(label_smoothing=...)``: with ``k`` classes, the target of each sample
+        is ``1 - label_smoothing + label_smoothing / k`` for its class and
+        ``label_smoothing / k`` for the others, which keeps the network from growing
+        ever more confident logits. Multilabel targets (a sigmoid per label) are smoothed per
+        label towards 1/2, ``y * (1 - label_smoothing) + label_smoothing / 2``, as in Keras'
+        ``BinaryCrossentropy``. ``train_loss`` and ``valid_loss`` are the smoothed loss
+        (``early_stopping_monitor="valid_acc"`` stops on the accuracy instead). 0 disables
+        it."""
+
 FITTED_ATTRIBUTES_DOC = """\
     net_ : skorch.NeuralNet
         The trained skorch net; ``net_.module_`` is the torch module.
@@ -133,6 +170,7 @@ def fill_doc(cls: type) -> type:
         architecture_parameters=ARCHITECTURE_PARAMETERS_DOC.lstrip(),
         layer_parameters=LAYER_PARAMETERS_DOC.lstrip(),
         training_parameters=TRAINING_PARAMETERS_DOC.lstrip(),
+        classifier_parameters=CLASSIFIER_PARAMETERS_DOC.lstrip(),
         fitted_attributes=FITTED_ATTRIBUTES_DOC.lstrip(),
     )
     return cls

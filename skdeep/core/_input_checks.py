@@ -94,7 +94,11 @@ def check_validation_rows(estimator, n_samples: int) -> None:
     needs = [
         option
         for option, used in (
-            ("early_stopping=True", estimator.early_stopping),
+            (
+                "early_stopping=True",
+                estimator.early_stopping
+                and str(estimator.early_stopping_monitor).startswith("valid"),
+            ),
             (
                 "lr_schedule='plateau'",
                 isinstance(estimator.lr_schedule, str) and estimator.lr_schedule == "plateau",
@@ -105,7 +109,7 @@ def check_validation_rows(estimator, n_samples: int) -> None:
     if needs:
         raise ValueError(
             f"{' and '.join(needs)} {'monitors' if len(needs) == 1 else 'monitor'} the "
-            f"validation loss, but "
+            f"validation data, but "
             f"validation_fraction={estimator.validation_fraction} of {n_samples} samples holds "
             f"out no row; raise validation_fraction to at least {1 / n_samples:.3g} or "
             "give more samples."

@@ -15,15 +15,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...callbacks import CyclicLR, ExponentialDecay, ReduceLROnPlateau
+from ...callbacks import CosineDecay, CyclicLR, ExponentialDecay, OneCycleLR, ReduceLROnPlateau
 from ...core import BaseNetwork
 from ...utils.device import resolve_device, seeded
 from ...utils.reprs import stable_repr
 
 # Stacking works per sample only: batch norm mixes samples and updates buffers in place.
 _UNSTACKABLE_LAYERS = (nn.modules.batchnorm._BatchNorm,)
-_STACKABLE_SCHEDULES = (None, "exponential", "cyclic", "plateau")
-_STACKABLE_SCHEDULE_TYPES = (ExponentialDecay, CyclicLR, ReduceLROnPlateau)
+_STACKABLE_SCHEDULES = (None, "exponential", "cyclic", "plateau", "one_cycle", "cosine")
+_STACKABLE_SCHEDULE_TYPES = (ExponentialDecay, CyclicLR, ReduceLROnPlateau, OneCycleLR, CosineDecay)
 # Parameters whose values each member of a stack holds for itself. ``dropout`` is one because
 # the dropout layers of a stack read their rate per member (0 and above 0 still differ: the
 # layer is absent at 0).
@@ -38,6 +38,7 @@ STACKABLE_PARAMS = frozenset(
         "random_state",
         "max_epochs",
         "early_stopping",
+        "early_stopping_monitor",
         "n_iter_no_change",
         "tol",
         "validation_fraction",

@@ -68,9 +68,9 @@ class StackedSearchCV(BaseSearchCV):
     not, ``batch_size``, ``optimizer``, the preprocessing of a Pipeline) form separate stacks,
     trained one after another. Candidates that cannot be stacked (``batch_norm=True``, user
     ``callbacks``, an ``lr_schedule`` callback other than skdeep's ``ExponentialDecay``,
-    ``CyclicLR`` and ``ReduceLROnPlateau``, frozen layers) are fitted one at a time, as
-    GridSearchCV would. The column ``stack_group`` of ``cv_results_`` says which stack
-    trained each candidate (-1: one at a time).
+    ``CyclicLR``, ``ReduceLROnPlateau``, ``OneCycleLR`` and ``CosineDecay``, frozen layers) are
+    fitted one at a time, as GridSearchCV would. The column ``stack_group`` of ``cv_results_``
+    says which stack trained each candidate (-1: one at a time).
 
     The gain is on a GPU, where small networks leave the device idle; on a CPU the stacked step
     does the same arithmetic and gains little (see ``docs/performance.md``).

@@ -265,6 +265,8 @@ class StackedTrainer:
             return [schedule.lr_at(epoch - 1, lr0)] * total_steps
         if getattr(schedule, "steps_per_decay_", 0) is None:  # decay_steps="epoch"
             schedule.steps_per_decay_ = n_steps
+        if getattr(schedule, "total_steps_", 0) is None and n_steps:  # sized to the training
+            schedule.plan(n_steps, self.members[k].estimator.net_.max_epochs)
         start = self.steps_done[k]
         return [schedule.lr_at(start + s, lr0) for s in range(total_steps)]
 

@@ -113,6 +113,26 @@ def test_per_step_schedules_follow_their_formula_in_every_member(digits):
         np.testing.assert_allclose(member.estimator.history_[:, "lr"], expected, rtol=1e-6)
 
 
+def test_one_cycle_and_cosine_members_follow_their_separate_fits(digits):
+    from skdeep.callbacks import CosineDecay
+
+    X, y = digits
+    common = {**BASE, "max_epochs": 3}
+    settings = [
+        {"learning_rate": 1e-2, "random_state": 0, "lr_schedule": "one_cycle"},
+        {"learning_rate": 3e-3, "random_state": 1, "lr_schedule": "one_cycle"},
+        {"learning_rate": 1e-2, "random_state": 2, "lr_schedule": "cosine"},
+        {"learning_rate": 1e-2, "random_state": 3, "lr_schedule": CosineDecay(0.3)},
+    ]
+    members = _stack([MLPClassifier(**common, **s) for s in settings], X, y)
+    assert len({stack_key(m.estimator) for m in members}) == 1
+    for setting, member in zip(settings, members, strict=True):
+        alone = MLPClassifier(**common, **setting).fit(X, y)
+        # Each epoch's first rate: the schedule spans the same 3 * 17 steps in both.
+        np.testing.assert_allclose(member.estimator.history_[:, "lr"], alone.history_[:, "lr"])
+        assert _max_weight_difference(alone, member.estimator) < 1e-5
+
+
 def test_plateau_schedules_lower_each_member_rate_when_its_separate_fit_does(digits):
     from skdeep.callbacks import ReduceLROnPlateau
 
@@ -144,6 +164,30 @@ def test_early_stopping_stops_each_member_where_its_separate_fit_stops(digits):
         # The best epoch's weights are restored, as in the separate fit.
         assert _max_weight_difference(alone, member.estimator) < 1e-4
     assert len(members[0].estimator.history_) < 40  # it did stop early
+
+
+def test_members_stopping_on_valid_acc_or_with_smoothed_labels_match_separate_fits(digits):
+    X, y = digits
+    common = {**BASE, "max_epochs": 40, "early_stopping": True, "n_iter_no_change": 2}
+    settings = [
+        {"learning_rate": 3e-3, "random_state": 0, "early_stopping_monitor": "valid_acc"},
+        {"learning_rate": 1e-3, "random_state": 1, "early_stopping_monitor": "valid_acc"},
+        {"learning_rate": 3e-3, "random_state": 2, "early_stopping_monitor": "valid_loss"},
+    ]
+    for smoothing in (0.0, 0.2):
+        estimators = [MLPClassifier(**common, **s, label_smoothing=smoothing) for s in settings]
+        members = _stack(estimators, X, y)
+        assert len({stack_key(m.estimator) for m in members}) == 1
+        for setting, member in zip(settings, members, strict=True):
+            alone = MLPClassifier(**common, **setting, label_smoothing=smoothing).fit(X, y)
+            assert len(member.estimator.history_) == len(alone.history_)
+            np.testing.assert_allclose(
+                member.estimator.history_[:, "valid_loss"],
+                alone.history_[:, "valid_loss"],
+                rtol=1e-4,
+            )
+            assert _max_weight_difference(alone, member.estimator) < 1e-4
+        assert len(members[0].estimator.history_) < 40  # stopped early on valid_acc
 
 
 def test_dropout_rates_stack_together_and_each_member_drops_at_its_rate(digits):
