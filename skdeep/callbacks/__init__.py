@@ -18,6 +18,7 @@ from ._metrics import (
     TerminateOnNaN,
     TrainAccuracy,
     TrainingDivergedError,
+    TrainingDivergedWarning,
     ValidAccuracy,
     correct_predictions,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "TerminateOnNaN",
     "TrainAccuracy",
     "TrainingDivergedError",
+    "TrainingDivergedWarning",
     "ValidAccuracy",
     "correct_predictions",
     "epoch_line",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections import defaultdict
 
 import torch
@@ -261,6 +262,13 @@ class TrainingDivergedError(FloatingPointError):
     """The fit diverged: its loss or weights stopped being finite, or its loss exploded."""
 
 
+class TrainingDivergedWarning(UserWarning):
+    """A fit diverged and, as ``on_divergence`` asked, stopped or went on instead of raising."""
+
+
+ON_DIVERGENCE = ("raise", "stop", "continue")
+
+
 class TerminateOnNaN(Callback):
     """Stop a diverging fit with :class:`TrainingDivergedError`.
 
@@ -283,10 +291,18 @@ class TerminateOnNaN(Callback):
     learning rate. Inside a search the candidate fails (scikit-learn's ``error_score``) and the
     search goes on.
 
+    With ``on_divergence="stop"`` the fit ends instead, as early stopping ends it: the history
+    is kept, the weights go back to those of the last epoch that ended with finite weights (the
+    initial ones if none did), a :class:`TrainingDivergedWarning` says why, and the epoch's
+    history row records ``diverged=True``. With ``"continue"`` it warns once, records
+    ``diverged`` and trains on, to show what an extreme learning rate does.
+
     Parameters
     ----------
     max_loss_growth : float > 1, default=100.0
         How many times its starting loss an epoch's training loss may reach.
+    on_divergence : {"raise", "stop", "continue"}, default="raise"
+        What a divergence does (the estimators' parameter of the same name).
 
     Examples
     --------
@@ -302,12 +318,21 @@ class TerminateOnNaN(Callback):
     Training diverged: the training loss grew
     """
 
-    def __init__(self, max_loss_growth: float = 100.0) -> None:
+    def __init__(self, max_loss_growth: float = 100.0, on_divergence: str = "raise") -> None:
         self.max_loss_growth = max_loss_growth
+        self.on_divergence = on_divergence
 
     def initialize(self):
+        if self.on_divergence not in ON_DIVERGENCE:
+            raise ValueError(
+                f"on_divergence must be one of {list(ON_DIVERGENCE)}, got {self.on_divergence!r}."
+            )
         self.start_loss_ = None
+        self.diverged_ = False
         return self
+
+    def on_train_begin(self, net, **kwargs) -> None:
+        self.finite_weights_ = self._weights(net) if self.on_divergence == "stop" else None
 
     def on_epoch_begin(self, net, **kwargs) -> None:
         self.loss_sum_ = None
@@ -364,14 +389,44 @@ class TerminateOnNaN(Callback):
         params = [] if module is None else [p for p in module.parameters() if p.numel()]
         if params and not bool(torch.stack(torch._foreach_norm(params, math.inf)).isfinite().all()):
             self._stop(net, "the weights became NaN or infinite")
+        elif getattr(self, "finite_weights_", None) is not None:
+            self.finite_weights_ = self._weights(net)
 
     @staticmethod
-    def _stop(net, what: str, batch: int | None = None) -> None:
+    def _weights(net) -> dict | None:
+        module = getattr(net, "module_", None)
+        if module is None:
+            return None
+        return {name: value.detach().clone() for name, value in module.state_dict().items()}
+
+    def _stop(self, net, what: str, batch: int | None = None) -> None:
         epoch = net.history[-1]["epoch"]
         where = f"epoch {epoch}" + ("" if batch is None else f" (batch {batch})")
         lr = current_lr(net)
-        raise TrainingDivergedError(
+        message = (
             f"Training diverged: {what} in {where}. Lower the "
             f"learning_rate (it is {lr:g}; try {lr / 10:g}), and standardise X (for example "
             "with a StandardScaler in a Pipeline) if it is not."
         )
+        if self.on_divergence == "raise":
+            raise TrainingDivergedError(message)
+        if getattr(self, "diverged_", False):  # "continue": said once already
+            return
+        self.diverged_ = True
+        net.history.record("diverged", True)
+        if self.on_divergence == "continue":
+            warnings.warn(
+                f"{message} Training goes on (on_divergence='continue').",
+                TrainingDivergedWarning,
+                stacklevel=2,
+            )
+            return
+        if self.finite_weights_ is not None:
+            net.module_.load_state_dict(self.finite_weights_)
+        warnings.warn(
+            f"{message} Training stopped with the weights of the last epoch that ended with "
+            "finite weights (on_divergence='stop').",
+            TrainingDivergedWarning,
+            stacklevel=2,
+        )
+        raise KeyboardInterrupt  # how skorch's callbacks end a fit

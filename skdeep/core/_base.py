@@ -76,6 +76,7 @@ class BaseNetwork(IntrospectionMixin, BaseEstimator):
         "early_stopping_monitor": [str],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "on_divergence": [StrOptions({"raise", "stop", "continue"})],
         "lr_schedule": [StrOptions(set(LR_SCHEDULES)), Callback, None],
         "batch_size_scaling": [StrOptions({"sqrt", "linear"}), None],
         "callbacks": [list, None],
@@ -177,6 +178,7 @@ class BaseNetwork(IntrospectionMixin, BaseEstimator):
             self.net_.partial_fit(train, epochs=epochs)
         self.history_ = self.net_.history
         self.n_iter_ = len(self.history_)
+        self.diverged_ = any(bool(row.get("diverged")) for row in self.history_)
         self.n_threads_ = self.net_.n_threads_
         return self
 
@@ -265,6 +267,7 @@ class BaseNetwork(IntrospectionMixin, BaseEstimator):
             dataset=TensorData,
             train_split=None,
             callbacks=self._fit_callbacks(),
+            callbacks__terminate_on_nan__on_divergence=self.on_divergence,
             device=device,
             verbose=self.verbose,
             l1=self.l1,

@@ -63,6 +63,15 @@ TRAINING_PARAMETERS_DOC = """\
     tol : float >= 0, default=1e-4
         The smallest change of ``early_stopping_monitor`` (absolute, in its direction) that
         counts as an improvement for ``early_stopping``.
+    on_divergence : {"raise", "stop", "continue"}, default="raise"
+        What a diverging fit does: its training loss or weights become NaN or infinite, or its
+        loss grows to 100 times where it started (:class:`skdeep.callbacks.TerminateOnNaN`).
+        ``"raise"``: stop with :class:`~skdeep.callbacks.TrainingDivergedError` (inside a
+        search, the candidate fails and the search goes on). ``"stop"``: stop training, keep
+        the history and the weights of the last epoch whose weights were finite, warn, and
+        set ``diverged_``. ``"continue"``: warn once, set ``diverged_`` and train all the
+        epochs, to watch what an extreme learning rate does. The history's ``diverged``
+        column marks the epoch.
     lr_schedule : {"exponential", "cyclic", "plateau", "one_cycle", "cosine"}, skorch \
 callback or None, default=None
         How the learning rate changes during training (see ``docs/callbacks.md``):
@@ -156,6 +165,9 @@ FITTED_ATTRIBUTES_DOC = """\
         The CPU threads the last fit ended with (``predict`` uses them under ``"auto"``).
     n_iter_ : int
         Epochs trained so far.
+    diverged_ : bool
+        Whether training diverged (with ``on_divergence="stop"`` or ``"continue"``; under
+        ``"raise"`` a diverged fit raises instead).
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of str

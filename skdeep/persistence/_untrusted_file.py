@@ -68,6 +68,8 @@ def _check_fitted_value(name: str, value, fitted: dict) -> None:
         ok = value in ("softmax", "logistic")
     elif name == "n_iter_":
         ok = _count(value)
+    elif name == "diverged_":
+        ok = isinstance(value, bool)
     elif name == "_seed":
         ok = _count(value) and value < 2**32
     elif name == "classes_":
@@ -90,7 +92,14 @@ def _check_fitted_value(name: str, value, fitted: dict) -> None:
         raise Refused(f"its fitted attribute {name} is not valid ({value!r:.80})")
 
 
-_COMMON_FITTED = ("n_features_in_", "feature_names_in_", "n_iter_", "_seed", "n_threads_")
+_COMMON_FITTED = (
+    "n_features_in_",
+    "feature_names_in_",
+    "n_iter_",
+    "_seed",
+    "n_threads_",
+    "diverged_",
+)
 # The fitted state each class has, and the attributes that must be present.
 _FITTED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "MLPClassifier": (

@@ -156,6 +156,8 @@ def why_not_stackable(estimator: BaseNetwork) -> str | None:
         return "optimizer: LBFGS needs a closure over one network's loss"
     if getattr(estimator, "callbacks", None):
         return "callbacks: user callbacks run on one net at a time"
+    if getattr(estimator, "on_divergence", "raise") != "raise":
+        return "on_divergence: a stack fails a diverged member; 'stop' and 'continue' train alone"
     schedule = getattr(estimator, "lr_schedule", None)
     if not (schedule in _STACKABLE_SCHEDULES or isinstance(schedule, _STACKABLE_SCHEDULE_TYPES)):
         return (
