@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
 from datetime import datetime
@@ -34,10 +35,31 @@ def tensorboard_tag(key: str) -> str:
 
 
 def _hparam_value(value):
-    """A value TensorBoard's HParams view takes (bool, int, float or str)."""
+    """A value TensorBoard's HParams view takes (bool, int, float or str).
+
+    Layer sizes read as the course writes them, ``"512x256"``; other values as their repr.
+
+    >>> _hparam_value((512, 256)), _hparam_value((512,)), _hparam_value(0.1)
+    ('512x256', '512', 0.1)
+    """
     if isinstance(value, (bool, int, float, str)):
         return value
+    if isinstance(value, (tuple, list)) and value and all(type(v) is int for v in value):
+        return "x".join(str(v) for v in value)
     return stable_repr(value)
+
+
+def _claim_run_dir(logdir: str, run: str) -> str:
+    """``logdir/run``, or ``run-2``, ``run-3``, ... if taken: created here, so claimed at once."""
+    os.makedirs(logdir, exist_ok=True)
+    for suffix in itertools.count(1):
+        path = os.path.join(logdir, run if suffix == 1 else f"{run}-{suffix}")
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            continue
+        return path
+    raise AssertionError("unreachable")
 
 
 class TensorBoard(ParamsRepr, UsesEstimatorParams, SkorchTensorBoard):
@@ -62,6 +84,8 @@ class TensorBoard(ParamsRepr, UsesEstimatorParams, SkorchTensorBoard):
         Write the hyper-parameters and final metrics when training ends.
     run_name : str or None, default=None
         The run's subdirectory; None makes a new, unique one per fit (time and a random suffix).
+        A name another fit has used already gets ``-2``, ``-3``, ... so that two fits (the
+        folds of one trial of a search, named ``trial-0007``) never mix their events.
 
     Attributes
     ----------
@@ -107,7 +131,7 @@ class TensorBoard(ParamsRepr, UsesEstimatorParams, SkorchTensorBoard):
             run = self.run_name
             if run is None:
                 run = f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}"
-            self.log_dir_ = os.path.join(os.fspath(self.logdir), run)
+            self.log_dir_ = _claim_run_dir(os.fspath(self.logdir), run)
         self.writer_ = SummaryWriter(log_dir=self.log_dir_)
 
     def on_train_end(self, net, **kwargs) -> None:
@@ -131,7 +155,12 @@ class TensorBoard(ParamsRepr, UsesEstimatorParams, SkorchTensorBoard):
                 "optimizer": getattr(net.optimizer, "__name__", str(net.optimizer)),
             }
         else:
-            params = self.estimator_params_
+            params = dict(self.estimator_params_)
+            layers = params.get("hidden_layer_sizes")
+            if isinstance(layers, (tuple, list)):
+                # Numbers that HParams can plot: depth and width of the network.
+                params["n_hidden_layers"] = len(layers)
+                params["first_layer_units"] = int(layers[0]) if len(layers) else 0
         return {name: _hparam_value(value) for name, value in params.items()}
 
     @staticmethod

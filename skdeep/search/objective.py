@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.base import clone, is_classifier
 from sklearn.model_selection import check_cv, cross_validate
 
+from ..callbacks import TensorBoard
 from ..core import BaseNetwork
 from ..utils.optional import require
 from .pruning import OptunaPruning
@@ -208,6 +209,25 @@ def optimize_study(study, objective, n_trials: int, **optimize_kwargs) -> None:
     study.optimize(objective, n_trials=remaining, callbacks=callbacks, **optimize_kwargs)
 
 
+def _name_tensorboard_runs(estimator, trial_number: int) -> None:
+    """Name the runs of the TensorBoard callbacks in ``estimator`` after the trial.
+
+    Unnamed runs would be named by time; ``trial-0007`` (``-2``, ``-3`` for its other folds)
+    says which trial of ``trials.csv`` a run is.
+    """
+    for name, value in estimator.get_params(deep=True).items():
+        if not name.endswith("callbacks") or not value:
+            continue
+        renamed = [
+            type(cb)(**{**cb.get_params(), "run_name": f"trial-{trial_number:04d}"})
+            if isinstance(cb, TensorBoard) and cb.run_name is None
+            else cb
+            for cb in value
+        ]
+        if any(new is not old for new, old in zip(renamed, value, strict=True)):
+            estimator.set_params(**{name: renamed})
+
+
 def _network_step(estimator) -> str:
     """The parameter prefix of the skdeep network inside ``estimator`` ('' for itself)."""
     if isinstance(estimator, BaseNetwork):
@@ -263,6 +283,7 @@ class _Objective:
     def __call__(self, trial) -> float:
         optuna = require("optuna")
         estimator = clone(self.estimator).set_params(**self.space.suggest(trial))
+        _name_tensorboard_runs(estimator, trial.number)
         if self.pruning:
             step = _network_step(estimator)
             existing = estimator.get_params()[f"{step}callbacks"] or []

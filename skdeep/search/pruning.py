@@ -156,6 +156,8 @@ class OptunaPruning(Callback):
         step = self._fold_ * self._stride_ + epoch
         self.trial.report(self._sign_ * value, step)
         if self.trial.should_prune():
+            # Counted from 1, as the history counts epochs.
             raise optuna.TrialPruned(
-                f"Pruned at fold {self._fold_}, epoch {epoch} ({self.monitor}={value:.6g})."
+                f"Pruned at fold {self._fold_ + 1}, epoch {row['epoch']} "
+                f"({self.monitor}={value:.6g})."
             )

@@ -763,7 +763,8 @@ def test_tensorboard_events_and_hparams_read_back(data, tmp_path):
     content = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
     session = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
     assert session.hparams["learning_rate"].number_value == 0.005
-    assert session.hparams["hidden_layer_sizes"].string_value == "[8]"
+    assert session.hparams["hidden_layer_sizes"].string_value == "8"  # "512x256" for two
+    assert session.hparams["n_hidden_layers"].number_value == 1
     assert session.hparams["optimizer"].string_value == "adam"
     assert pickle.loads(pickle.dumps(clf)).net_.history == clf.history_  # the writer is closed
 
@@ -774,6 +775,11 @@ def test_tensorboard_writes_one_run_per_fit(data, tmp_path):
     clf.fit(X, y)
     clf.fit(X, y)
     assert len(os.listdir(tmp_path)) == 2
+    # A name given twice is not shared: the second fit's events go to "name-2".
+    named = MLPClassifier(**FAST, max_epochs=1, callbacks=[TensorBoard(tmp_path, run_name="n")])
+    named.fit(X, y)
+    named.fit(X, y)
+    assert {"n", "n-2"} <= set(os.listdir(tmp_path))
 
 
 # -- searches over the parameters --------------------------------------------------------------

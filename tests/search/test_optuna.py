@@ -115,6 +115,28 @@ def test_pruning_callback_reports_each_fold_at_its_own_steps(digits):
     assert trial.storage.get_trial(trial._trial_id).intermediate_values == pytest.approx(expected)
 
 
+def test_the_pruning_message_counts_folds_and_epochs_from_1_as_the_history(digits):
+    X, y = digits
+    study = _study(optuna.pruners.ThresholdPruner(lower=0.0, n_warmup_steps=1))
+    clf = MLPClassifier(random_state=0, callbacks=[OptunaPruning(study.ask())], **FAST)
+    with pytest.raises(optuna.TrialPruned, match=r"^Pruned at fold 1, epoch 2 \(valid_loss="):
+        clf.fit(X, y)
+    assert len(clf.net_.history) == 2
+
+
+def test_tensorboard_runs_of_a_study_are_named_by_trial(digits, tmp_path):
+    pytest.importorskip("tensorboard")
+    from skdeep.callbacks import TensorBoard
+
+    X, y = digits
+    clf = MLPClassifier(random_state=0, callbacks=[TensorBoard(tmp_path, hparams=False)], **FAST)
+    study = _study(optuna.pruners.NopPruner())
+    study.optimize(make_objective(clf, SPACE, X, y, cv=2), n_trials=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "trial-0000", "trial-0000-2", "trial-0001", "trial-0001-2"
+    ]  # fmt: skip
+
+
 def test_pruning_callback_reports_as_is_when_directions_agree(digits):
     X, y = digits
     trial = optuna.create_study(direction="minimize").ask()
