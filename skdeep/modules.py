@@ -5,6 +5,8 @@ Pure torch: nothing here knows about scikit-learn or skorch.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Sequence
 
 import torch
@@ -57,13 +59,20 @@ INITIALIZERS: dict[str, Callable[[torch.Tensor], None] | None] = {
 }
 
 
+# Activations with a parameter, written as a call: "leaky_relu(0.2)" (torch's negative_slope,
+# 0.01 by default), "elu(0.5)" (alpha, 1.0 by default).
+_PARAMETRIC = {"leaky_relu", "elu"}
+_CALL = re.compile(r"(?P<name>[a-z_]+)\((?P<argument>[^()]*)\)")
+
+
 def make_activation(name: str) -> nn.Module:
     """Return a new activation layer for ``name``.
 
     Parameters
     ----------
     name : str
-        One of ``ACTIVATIONS``.
+        One of ``ACTIVATIONS``; ``"leaky_relu(0.2)"`` sets leaky ReLU's negative slope and
+        ``"elu(0.5)"`` ELU's alpha.
 
     Returns
     -------
@@ -71,15 +80,23 @@ def make_activation(name: str) -> nn.Module:
 
     Examples
     --------
-    >>> make_activation("tanh")
-    Tanh()
+    >>> make_activation("tanh"), make_activation("leaky_relu(0.2)")
+    (Tanh(), LeakyReLU(negative_slope=0.2))
     """
-    try:
+    call = _CALL.fullmatch(name) if isinstance(name, str) else None
+    if call and call["name"] in _PARAMETRIC:
+        try:
+            argument = float(call["argument"])
+        except ValueError:
+            argument = math.nan
+        if math.isfinite(argument) and argument >= 0:
+            return ACTIVATIONS[call["name"]](argument)
+    elif isinstance(name, str) and name in ACTIVATIONS:
         return ACTIVATIONS[name]()
-    except KeyError:
-        raise ValueError(
-            f"Unknown activation {name!r}; valid names are {sorted(ACTIVATIONS)}."
-        ) from None
+    raise ValueError(
+        f"Unknown activation {name!r}; valid names are {sorted(ACTIVATIONS)}, and "
+        "'leaky_relu(slope)' or 'elu(alpha)' with a number >= 0."
+    )
 
 
 def initialize_weights(module: nn.Module, kernel_initializer: str) -> None:

@@ -334,7 +334,7 @@ def test_cnn_shape_errors():
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"activation": "relux"}, r"'activation' parameter .* among .*'relu'"),
+        ({"activation": "relux"}, r"activation: Unknown activation 'relux'; valid names .*'relu'"),
         ({"dropout": 1.5}, r"'dropout' parameter .* range \[0.0, 1.0\)"),
         ({"batch_size": 0}, r"'batch_size' parameter"),
         ({"optimizer": "lbfgs"}, r"'optimizer' parameter"),
@@ -508,3 +508,19 @@ def test_count_params_and_summary_for_data_before_any_fit(blobs):
     lenet = CNNClassifier(padding="valid")
     assert lenet.count_params(np.zeros((10, 784)), np.arange(10)) == 44_426
     assert not hasattr(lenet, "input_shape_")
+
+
+def test_leaky_relu_slope_and_elu_alpha_are_set_by_name():
+    from torch import nn
+
+    X, y = np.random.RandomState(0).rand(40, 3), np.arange(40) % 2
+    clf = MLPClassifier(activation="leaky_relu(0.2)", hidden_layer_sizes=(4, 4), max_epochs=1)
+    layers = [m for m in clf.fit(X, y).net_.module_.modules() if isinstance(m, nn.LeakyReLU)]
+    assert [layer.negative_slope for layer in layers] == [0.2, 0.2]
+    cnn = CNNClassifier(activation="elu(0.5)", filters=(2,), kernel_sizes=(3,), dense_units=(),
+                        max_epochs=1)
+    cnn.fit(np.random.RandomState(0).rand(40, 1, 6, 6), np.arange(40) % 2)
+    assert [m.alpha for m in cnn.net_.module_.modules() if isinstance(m, nn.ELU)] == [0.5]
+    for bad in ("leaky_relu(steep)", "elu(-1)", "relu(2)", "swish"):
+        with pytest.raises(ValueError, match=r"^activation: Unknown activation"):
+            MLPClassifier(activation=bad, max_epochs=1).fit(X, y)

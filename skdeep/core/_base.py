@@ -19,7 +19,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 from ..callbacks import LR_SCHEDULES, estimator_callbacks, restore_checkpoints, stopped_early
-from ..modules import ACTIVATIONS, INITIALIZERS
+from ..modules import INITIALIZERS, make_activation
 from ..utils.device import resolve_device, seeded
 from ..utils.threads import predict_thread_count
 from ._data import BatchIterator, TensorData
@@ -60,7 +60,7 @@ class BaseNetwork(IntrospectionMixin, BaseEstimator):
     """Everything the network estimators share; subclasses define the module and targets."""
 
     _parameter_constraints: dict = {
-        "activation": [StrOptions(set(ACTIVATIONS))],
+        "activation": [str],  # a name of ACTIVATIONS or "leaky_relu(0.2)", checked in fit
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "batch_norm": ["boolean"],
         "kernel_initializer": [StrOptions(set(INITIALIZERS))],
@@ -217,6 +217,11 @@ class BaseNetwork(IntrospectionMixin, BaseEstimator):
                     f"{name} must be a float >= 0 or one float >= 0 per weight layer, got "
                     f"{value!r}."
                 )
+        if "activation" in self._parameter_constraints:
+            try:
+                make_activation(self.activation)
+            except ValueError as error:
+                raise ValueError(f"activation: {error}") from None
         for name, constraints in self._parameter_constraints.items():
             counts = any(isinstance(c, Interval) and c.type is Integral for c in constraints)
             if counts and isinstance(getattr(self, name), bool):

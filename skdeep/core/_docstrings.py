@@ -6,8 +6,11 @@ ARCHITECTURE_PARAMETERS_DOC = """\
     hidden_layer_sizes : tuple of int or int, default=(100,)
         One entry per hidden layer, its number of units; an int is one hidden layer, as in
         scikit-learn. ``()`` gives no hidden layer: softmax (or linear) regression.
-    activation : {"relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh"}, default="relu"
-        Activation of the hidden layers."""
+    activation : {"relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh"} or str, \
+default="relu"
+        Activation of the hidden layers. ``"leaky_relu(0.2)"`` sets leaky ReLU's negative
+        slope (0.01 for ``"leaky_relu"``, torch's default) and ``"elu(0.5)"`` ELU's alpha
+        (1.0)."""
 
 LAYER_PARAMETERS_DOC = """\
     dropout : float in [0, 1), default=0.0
