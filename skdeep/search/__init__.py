@@ -26,7 +26,7 @@ from .plots import plot_importance, plot_parallel_coordinates, plot_scores
 from .progress import SearchProgress, fit_with_progress
 from .pruning import OptunaPruning
 from .results import parameter_importance, results_frame
-from .space import Dimension, SearchSpace, loguniform_int
+from .space import Dimension, SearchSpace, layer_sizes, loguniform_int
 from .stacked import StackedSearchCV
 from .tuning import tune
 
@@ -37,6 +37,7 @@ __all__ = [
     "SearchSpace",
     "StackedSearchCV",
     "fit_with_progress",
+    "layer_sizes",
     "loguniform_int",
     "fail_trials_dead_before_their_first_heartbeat",
     "make_objective",

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
+from sklearn.utils import check_random_state
 
 from ..utils.optional import require
 
@@ -34,6 +35,36 @@ class Dimension:
     high: float | None = None
     log: bool = False
     choices: tuple | None = None
+    # kind "layers": the number of layers and the units of each, drawn together.
+    parts: tuple[Dimension, Dimension] | None = None
+
+
+class layer_sizes:
+    """``(units,) * n_layers`` with both drawn, with scipy's ``rvs`` interface (for
+    :class:`~sklearn.model_selection.RandomizedSearchCV`).
+
+    Examples
+    --------
+    >>> draw = layer_sizes(loguniform_int(1, 3), loguniform_int(32, 64))
+    >>> sizes = draw.rvs(random_state=0)
+    >>> len(set(sizes)) == 1 and 1 <= len(sizes) <= 3
+    True
+    """
+
+    def __init__(self, n_layers, units) -> None:
+        self.n_layers = n_layers
+        self.units = units
+
+    def rvs(self, size=None, random_state=None):
+        """Draw one tuple of layer sizes (``size`` must be None: sklearn draws one at a time)."""
+        if size is not None:
+            raise ValueError("layer_sizes draws one tuple at a time (size=None).")
+        rng = check_random_state(random_state)  # one stream for both draws
+        n_layers = int(self.n_layers.rvs(random_state=rng))
+        return (int(self.units.rvs(random_state=rng)),) * n_layers
+
+    def __repr__(self) -> str:
+        return f"layer_sizes({self.n_layers!r}, {self.units!r})"
 
 
 class loguniform_int:
@@ -80,6 +111,20 @@ def _to_optuna_choice(value: Any) -> Any:
 
 
 def _parse(name: str, spec: Any) -> Dimension:
+    if isinstance(spec, tuple) and spec and spec[0] == "layers":
+        if len(spec) != 3:
+            raise ValueError(
+                f"Search space entry {name!r} is {spec!r}; write ('layers', n_layers, units), "
+                "each an ('int', low, high) range, as ('layers', ('int', 1, 4), "
+                "('int', 32, 512, 'log'))."
+            )
+        parts = (_parse(f"{name}.n_layers", spec[1]), _parse(f"{name}.units", spec[2]))
+        if any(part.kind != "int" or part.low < 1 for part in parts):
+            raise ValueError(
+                f"Search space entry {name!r}: n_layers and units must be ('int', low, high) "
+                f"ranges of positive integers, got {spec!r}."
+            )
+        return Dimension(name, "layers", parts=parts)
     if isinstance(spec, list):
         if not spec:
             raise ValueError(f"Search space entry {name!r} has an empty list of choices.")
@@ -110,6 +155,11 @@ def _parse(name: str, spec: Any) -> Dimension:
     return Dimension(name, "float", float(low), float(high), log)
 
 
+def _spec_of(dim: Dimension) -> tuple:
+    """The spec that parses back to the integer range ``dim``."""
+    return ("int", dim.low, dim.high, "log") if dim.log else ("int", dim.low, dim.high)
+
+
 class SearchSpace(Mapping):
     """A search space declared once, for Optuna and for scikit-learn's searches.
 
@@ -119,7 +169,10 @@ class SearchSpace(Mapping):
     - a list of choices: ``[(128,), (256, 128)]``, ``["relu", "gelu"]``;
     - ``("float", low, high)``: uniform; ``("float", low, high, "log")``: log-uniform;
     - ``("log", low, high)``: short for ``("float", low, high, "log")``;
-    - ``("int", low, high)`` or ``("int", low, high, "log")``: integers.
+    - ``("int", low, high)`` or ``("int", low, high, "log")``: integers;
+    - ``("layers", n_layers, units)``, both integer ranges: the course's "number of layers x
+      units per layer", ``(units,) * n_layers`` for ``hidden_layer_sizes``. Optuna draws the
+      two as parameters ``<name>.n_layers`` and ``<name>.units``.
 
     Bounds are inclusive, as in Optuna.
 
@@ -191,6 +244,12 @@ class SearchSpace(Mapping):
         distributions = require("optuna.distributions")
         result = {}
         for name, dim in self.dimensions.items():
+            if dim.kind == "layers":
+                raise ValueError(
+                    f"{name!r} draws two parameters into one, which OptunaSearchCV's "
+                    "distributions cannot say; use make_objective or optimize (SearchSpace."
+                    "suggest draws it), or give hidden_layer_sizes as a list of tuples."
+                )
             if dim.kind == "categorical":
                 with warnings.catch_warnings():
                     # Optuna warns about list choices, the very form that survives storage.
@@ -225,7 +284,13 @@ class SearchSpace(Mapping):
         """
         params = {}
         for name, dim in self.dimensions.items():
-            if dim.kind == "int":
+            if dim.kind == "layers":
+                n_layers, units = (
+                    trial.suggest_int(part.name, part.low, part.high, log=part.log)
+                    for part in dim.parts
+                )
+                params[name] = (units,) * n_layers
+            elif dim.kind == "int":
                 params[name] = trial.suggest_int(name, dim.low, dim.high, log=dim.log)
             elif dim.kind == "float":
                 params[name] = trial.suggest_float(name, dim.low, dim.high, log=dim.log)
@@ -253,7 +318,12 @@ class SearchSpace(Mapping):
         """
         result: dict[str, Any] = {}
         for name, dim in self.dimensions.items():
-            if dim.kind == "categorical":
+            if dim.kind == "layers":
+                n_layers, units = (
+                    SearchSpace({"x": _spec_of(p)}).to_sklearn()["x"] for p in dim.parts
+                )
+                result[name] = layer_sizes(n_layers, units)
+            elif dim.kind == "categorical":
                 result[name] = list(dim.choices)
             elif dim.kind == "int":
                 result[name] = (
@@ -291,6 +361,15 @@ class SearchSpace(Mapping):
         for name, dim in self.dimensions.items():
             if dim.kind == "categorical":
                 grid[name] = list(dim.choices)
+                continue
+            if dim.kind == "layers":
+                n_layers, units = (
+                    SearchSpace({"x": _spec_of(part)}).to_grid(
+                        n.get(name, 3) if isinstance(n, Mapping) else n
+                    )["x"]
+                    for part in dim.parts
+                )
+                grid[name] = [(width,) * depth for depth in n_layers for width in units]
                 continue
             count = n.get(name, 3) if isinstance(n, Mapping) else n
             if not isinstance(count, Integral) or count < 2:

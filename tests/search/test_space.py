@@ -111,3 +111,41 @@ def test_bad_entries_are_refused_with_a_message(spec, error, match):
 def test_to_grid_needs_two_values_per_range():
     with pytest.raises(ValueError, match="at least 2 values"):
         SearchSpace({"p": ("float", 0.0, 1.0)}).to_grid(1)
+
+
+LAYERS = {"hidden_layer_sizes": ("layers", ("int", 1, 4), ("int", 32, 512, "log"))}
+
+
+def test_layers_draws_the_courses_number_of_layers_times_units():
+    space = SearchSpace(LAYERS)
+    grid = space.to_grid(3)["hidden_layer_sizes"]
+    assert grid[:3] == [(32,), (128,), (512,)] and grid[-1] == (512, 512, 512, 512)
+    assert len(grid) == 9  # 1, 2 (rounded 2.5) and 4 layers x 3 widths
+    draw = space.to_sklearn()["hidden_layer_sizes"]
+    rng = np.random.RandomState(0)
+    sizes = [draw.rvs(random_state=rng) for _ in range(200)]
+    assert {len(s) for s in sizes} == {1, 2, 3, 4}
+    assert all(len(set(s)) == 1 and 32 <= s[0] <= 512 for s in sizes)
+
+
+def test_layers_in_an_optuna_study_are_two_parameters(quiet_optuna):
+    import optuna
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask()
+    params = SearchSpace(LAYERS).suggest(trial)
+    assert params["hidden_layer_sizes"] == (
+        (trial.params["hidden_layer_sizes.units"],) * trial.params["hidden_layer_sizes.n_layers"]
+    )
+    with pytest.raises(ValueError, match="OptunaSearchCV's distributions cannot say"):
+        SearchSpace(LAYERS).to_optuna()
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [("layers", ("int", 1, 4)), ("layers", ("float", 1.0, 4.0), ("int", 8, 16)),
+     ("layers", ("int", 0, 2), ("int", 8, 16))],
+)  # fmt: skip
+def test_a_bad_layers_entry_says_how_to_write_it(spec):
+    with pytest.raises(ValueError, match="layers"):
+        SearchSpace({"hidden_layer_sizes": spec})
