@@ -150,6 +150,7 @@ def default_models(
     random_state: int = 0,
     device: str = "auto",
     max_epochs: int | None = None,
+    n_threads: int | str = "auto",
 ) -> dict[str, BaseEstimator]:
     """Return the models of a comparison, each inside a Pipeline with its preprocessing.
 
@@ -166,6 +167,10 @@ def default_models(
     max_epochs : int, default=None
         Most epochs of the networks; None keeps their default (100). The networks stop early
         when their loss on a 10% validation split has not improved for 10 epochs.
+    n_threads : int or "auto", default="auto"
+        CPU threads of the networks. ``"auto"`` chooses by timing, and a CNN's results then
+        vary in the last digits from run to run (its convolutions sum in an order that
+        depends on the thread count); a number makes every run repeat exactly.
 
     Returns
     -------
@@ -191,7 +196,12 @@ def default_models(
         raise ValueError(f"Unknown {task} models {unknown}; choose among {list(allowed)}.")
     # The networks stop on their validation loss, as a course's Keras models do: without it a
     # CNN trains all its epochs long after it stopped improving, 5x the time of the rest.
-    network_params = {"random_state": random_state, "device": device, "early_stopping": True}
+    network_params = {
+        "random_state": random_state,
+        "device": device,
+        "early_stopping": True,
+        "n_threads": n_threads,
+    }
     if max_epochs is not None:
         network_params["max_epochs"] = max_epochs
     scaled, unscaled = make_preprocessor(X, scale=True), make_preprocessor(X, scale=False)

@@ -107,6 +107,7 @@ def _compare(args: argparse.Namespace) -> int:
         random_state=args.random_state,
         device=args.device,
         max_epochs=args.epochs,
+        n_threads="auto" if args.threads is None else args.threads,
     )
     result = compare(
         models,
@@ -322,6 +323,13 @@ def _add_compare_command(commands) -> None:
         type=positive_int,
         help="most epochs of the networks, which stop early when their validation loss stalls "
         "for 10 epochs (default 100)",
+    )
+    compare.add_argument(
+        "--threads",
+        type=positive_int,
+        help="CPU threads of the networks; by default chosen by timing, which makes a CNN's "
+        "scores vary in the last digits from run to run: give a number (1 beside other work) "
+        "for runs that repeat exactly",
     )
     compare.set_defaults(run=_compare)
 

@@ -402,3 +402,19 @@ def test_a_quick_classical_model_is_not_timed_at_one_thread(digits, monkeypatch)
     monkeypatch.setattr(compare_module, "thread_limit", lambda: 2)
     result = compare({"logistic": LogisticRegression(max_iter=50)}, X, y, cv=3, progress="quiet")
     assert list(result.fold_scores["threads"]) == [2, 2, 2]
+
+
+def test_a_fixed_thread_count_makes_a_comparison_with_a_cnn_repeat_exactly(digits):
+    X, y = digits
+    X, y = X[:300], y[:300]
+
+    def run():
+        models = default_models("classification", X, ["cnn", "mlp"], max_epochs=3, n_threads=1)
+        return compare(models, X, y, cv=2, baselines=False, progress="quiet")
+
+    first, second = run(), run()
+    scores = [c for c in first.frame.columns if c.startswith(("accuracy", "balanced", "p_"))]
+    pd.testing.assert_frame_equal(first.frame[scores], second.frame[scores])
+    pd.testing.assert_frame_equal(first.fold_scores, second.fold_scores)
+    assert all(m[-1].n_threads == 1 for m in default_models(
+        "classification", X, ["cnn", "mlp"], n_threads=1).values())  # fmt: skip
