@@ -341,30 +341,37 @@ print("torch imported:", "torch" in sys.modules)
     ]
 
 
-def test_ctrl_c_stops_a_comparison_at_once_exits_130_and_reports_nothing(tmp_path):
+@pytest.mark.parametrize(
+    "command, first",
+    [
+        (["compare", "--models", "cnn,mlp", "--epochs", "300"], "compare ["),
+        (["study", "width", "--epochs", "300"], "study width ["),
+        (["tune", "--budget", "5m"], "dataset:"),
+    ],
+)
+def test_ctrl_c_stops_a_run_at_once_exits_130_and_reports_nothing(tmp_path, command, first):
     process = subprocess.Popen(
-        [sys.executable, "-m", "skdeep.cli", "compare", "--models", "cnn,mlp", "--epochs", "300",
-         "--out", "run"],
+        [sys.executable, "-m", "skdeep.cli", *command, "--out", "run"],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"},
         stderr=subprocess.PIPE,
         text=True,
-    )  # fmt: skip
-    first_line = process.stderr.readline()  # training has started
-    assert first_line.startswith("compare ["), first_line
-    time.sleep(1)
+    )
+    first_line = process.stderr.readline()  # the data is loaded; training starts
+    assert first_line.startswith(first), first_line
+    time.sleep(2)
     process.send_signal(signal.SIGINT)
     try:
         rest = process.communicate(timeout=60)[1]
     finally:
         process.kill()
-    assert process.returncode == 130
+    assert process.returncode == 130, rest[-2000:]
     assert rest.strip().splitlines()[-1] == (
-        "skdeep compare: interrupted (Ctrl-C); no fit cut short was scored and no report "
-        "was written."
+        f"skdeep {command[0]}: interrupted (Ctrl-C); no fit cut short was scored and no "
+        "report was written."
     )
     assert "Traceback" not in rest
-    assert not (tmp_path / "run" / "results.csv").exists()
+    assert not (tmp_path / "run" / "report.md").exists()
 
 
 def test_the_help_and_the_docs_give_the_same_epochs_default(capsys):

@@ -2,6 +2,7 @@
 
 import io
 import os
+import signal
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ from sklearn.model_selection import (
 )
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from skorch.callbacks import Callback
 
 from skdeep import MLPClassifier
 from skdeep.search import (
@@ -255,3 +257,20 @@ def test_a_choice_panel_shows_every_choice_even_those_without_a_complete_candida
     low, high = ax.get_xlim()
     shown = [t.get_text() for t in ax.get_xticklabels() if low <= t.get_position()[0] <= high]
     assert sorted(shown) == ["cyclic", "exponential", "none"]
+
+
+class _CtrlCAtEpoch(Callback):
+    """Presses Ctrl-C (SIGINT to this process) at the end of the second epoch of a fit."""
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_in_a_grid_search_stops_it_and_scores_no_cut_short_fit(digits):
+    X, y = digits
+    clf = MLPClassifier(max_epochs=10, callbacks=[_CtrlCAtEpoch()], random_state=0)
+    search = GridSearchCV(clf, {"learning_rate": [1e-3, 1e-2]}, cv=2, error_score=np.nan)
+    with pytest.raises(KeyboardInterrupt):
+        search.fit(X, y)
+    assert not hasattr(search, "cv_results_")  # no score of the fit stopped at epoch 2
