@@ -24,3 +24,13 @@ def quiet_optuna():
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     yield
     optuna.logging.set_verbosity(previous)
+
+
+@pytest.fixture(autouse=True)
+def fresh_thread_memory():
+    """Each test starts as a new process would: no thread count remembered from another test."""
+    from skdeep.utils import threads
+
+    threads.REMEMBERED.clear()
+    yield
+    threads.REMEMBERED.clear()

@@ -25,7 +25,7 @@ from ..scorers import get_scorers, scorer_task
 from ..utils.machine import load_average
 from ..utils.progress import EpochProgress, Progress
 from ..utils.tasks import infer_task
-from ..utils.threads import FoldThreadChooser, thread_limit
+from ..utils.threads import FoldThreadChooser, prior_thread_count, thread_limit
 from ._stats import corrected_paired_ttest, holm_adjust
 from ._table import plot_comparison, readable_table
 
@@ -288,7 +288,12 @@ def compare(
         per_fold = []
         first_error = None
         # A network chooses its threads as it trains (n_threads); a classical model per fold.
-        threads = None if find_network(estimator) else FoldThreadChooser(thread_limit())
+        # Beside busy processes, a classical model never starts above the cores left free.
+        threads = (
+            None
+            if find_network(estimator)
+            else FoldThreadChooser(prior_thread_count(thread_limit()))
+        )
         for fold, split in enumerate(folds):
             tracker.start(name)
             count = None

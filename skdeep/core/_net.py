@@ -22,7 +22,13 @@ from skorch.utils import to_numpy
 from ..callbacks import EpochLog, EpochMetrics, TerminateOnNaN, TrainAccuracy, ValidAccuracy
 from ..modules import penalized_parameters, per_layer, weight_penalty
 from ..utils.interrupt import SigintWatch
-from ..utils.threads import describe_probe, fit_thread_count, make_tuner, torch_threads
+from ..utils.threads import (
+    describe_probe,
+    fit_thread_count,
+    make_tuner,
+    shape_key,
+    torch_threads,
+)
 from ._fast_loop import FastLoopMixin, mean_loss, per_sample_loss
 from ._graph_step import start_static_step
 
@@ -160,7 +166,8 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
         if not self.initialized_:
             self.initialize()
         self.planned_epochs_ = epochs  # None: max_epochs; shown by the verbose log
-        with torch_threads(fit_thread_count(self.n_threads)):
+        key = shape_key(self.module_, self.batch_size)
+        with torch_threads(fit_thread_count(self.n_threads, key)):
             self.thread_tuner_ = make_tuner(
                 self.n_threads,
                 torch.device(self.device),
@@ -168,6 +175,7 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
                 math.ceil(len(X) / self.batch_size),
                 self.max_epochs if epochs is None else epochs,
                 previous=self.__dict__.get("thread_tuner_"),
+                key=key,
             )
             # Before the callbacks' on_train_begin: the rate becomes a tensor they then set.
             self.static_step_ = start_static_step(self)

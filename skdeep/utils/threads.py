@@ -1,10 +1,18 @@
 """How many CPU threads torch's operations use during a fit or a predict (``n_threads``).
 
-An int fixes the count. ``"auto"`` measures: early in the fit :class:`ThreadTuner` times real
-training steps at each candidate count and keeps the fastest, and it measures again when the
-step time drifts (other work starting or stopping on the machine). On an idle machine more
-threads usually win; beside other work, every thread the OS cannot give makes the others wait
-for it at each operation, and one thread can be several times faster.
+An int fixes the count. ``"auto"`` decides before the first step and measures when it can:
+
+1. a fit starts at the count a previous fit of a network of the same shape and batch size
+   chose in this process (:data:`REMEMBERED`), else at the prior of the machine's state: the
+   cores left free by the processes running now (:func:`prior_thread_count`);
+2. a fit long enough to pay for it times real training steps at each candidate count
+   (:class:`ThreadTuner`), keeps the fastest, remembers it for the next fits of that shape,
+   and measures again when the step time drifts (other work starting or stopping).
+
+On an idle machine more threads usually win; beside other work, every thread the OS cannot
+give makes the others wait for it at each operation, and one thread can be several times
+faster. So the hundreds of short fits of a search or a comparison never run at a count the
+machine cannot give, and probe once per shape at most.
 """
 
 from __future__ import annotations
@@ -68,6 +76,72 @@ def thread_limit() -> int:
     if hasattr(os, "sched_getaffinity"):
         limits.append(len(os.sched_getaffinity(0)))
     return max(1, min(limits))
+
+
+_PROC_STAT = "/proc/stat"
+# The count a finished probe chose, per network shape, batch size and thread limit.
+REMEMBERED: dict[tuple, int] = {}
+
+
+def busy_cores(samples: int = 5) -> float:
+    """Return how many other threads are running or waiting for a core now.
+
+    Linux's ``procs_running`` (``/proc/stat``) less this thread, the median of a few reads
+    (each costs some microseconds); elsewhere the 1-minute load average; 0 when unknown.
+
+    Examples
+    --------
+    >>> busy_cores() >= 0
+    True
+    """
+    counts = []
+    for _ in range(samples):
+        try:
+            with open(_PROC_STAT) as file:
+                line = next(row for row in file if row.startswith("procs_running"))
+        except (OSError, StopIteration):
+            break
+        counts.append(int(line.split()[1]) - 1)
+    if counts:
+        return max(0.0, float(statistics.median(counts)))
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+
+
+def prior_thread_count(limit: int, busy: float | None = None, cores: int | None = None) -> int:
+    """Return the count a fit starts with before any measure: the cores the others leave free.
+
+    Parameters
+    ----------
+    limit : int
+        This process's limit (:func:`thread_limit`).
+    busy : float, default=None
+        Threads of other work running now; None reads :func:`busy_cores`.
+    cores : int, default=None
+        The cores this process may run on; None reads its affinity mask.
+
+    Examples
+    --------
+    >>> [prior_thread_count(2, busy, cores=2) for busy in (0, 1, 2)]
+    [2, 1, 1]
+    >>> prior_thread_count(8, busy=3, cores=8)
+    5
+    """
+    busy = busy_cores() if busy is None else busy
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    free = int((cores or 1) - round(busy))
+    if free >= limit:
+        return limit
+    return max(1, free)
+
+
+def shape_key(module: torch.nn.Module, batch_size: int) -> tuple:
+    """What decides a fit's best thread count: its parameter shapes, batch size and limit."""
+    shapes = tuple(tuple(p.shape) for p in module.parameters())
+    return shapes, batch_size, thread_limit()
 
 
 def candidate_counts(limit: int) -> list[int]:
@@ -159,7 +233,9 @@ class ThreadTuner:
         batch_size: int,
         clock: Callable[[], float] | None = None,
         wait_steps: int = 0,
+        key: tuple | None = None,
     ) -> None:
+        self.key = key
         self.candidates = list(candidates)
         self.batch_size = batch_size
         self.clock = CLOCK if clock is None else clock
@@ -247,6 +323,8 @@ class ThreadTuner:
         self._reference = means[best]
         self._window = []
         self._steps_since_probe = 0
+        if self.key is not None:
+            REMEMBERED[self.key] = best
         self._set(best)
 
     def _watch(self, seconds: float) -> None:
@@ -280,17 +358,19 @@ def make_tuner(
     steps_per_epoch: int,
     epochs: int,
     previous: ThreadTuner | None = None,
+    key: tuple | None = None,
 ) -> ThreadTuner | None:
     """Return the tuner of an ``n_threads="auto"`` training call, or None when there is none.
 
-    None for an int ``n_threads``, on a GPU (its steps hardly use the CPU threads), or when
-    this process may use one thread only. ``previous``, the tuner of the same net's last
-    call (``warm_start``, ``partial_fit``), goes on when it tunes the same counts. A new
-    tuner probes after :data:`SETTLE_STEPS` steps when ``max(epochs, REFERENCE_EPOCHS)``
-    epochs hold at least :data:`STEPS_PER_PROBE_STEP` times the steps of a probe (600 steps
-    for 2 candidates: 30 steps per epoch); otherwise (tiny data) it first trains that many
-    steps at the limit, over this and later calls on the same net, so that a short fit never
-    pays for a probe.
+    None for an int ``n_threads``, on a GPU (its steps hardly use the CPU threads), when
+    this process may use one thread only, or when a fit of the same ``key`` (see
+    :func:`shape_key`) already chose and this one is too short to probe. ``previous``, the
+    tuner of the same net's last call (``warm_start``, ``partial_fit``), goes on when it
+    tunes the same counts. A new tuner probes after :data:`SETTLE_STEPS` steps when
+    ``max(epochs, REFERENCE_EPOCHS)`` epochs hold at least :data:`STEPS_PER_PROBE_STEP`
+    times the steps of a probe (600 steps for 2 candidates: 30 steps per epoch); otherwise
+    (tiny data) it first trains that many steps at the count it started with, over this and
+    later calls on the same net, so that a short fit never pays for a probe.
     """
     if n_threads != "auto" or device.type != "cpu":
         return None
@@ -306,19 +386,27 @@ def make_tuner(
         return previous
     threshold = STEPS_PER_PROBE_STEP * ThreadTuner.probe_steps(len(candidates))
     horizon = max(epochs, REFERENCE_EPOCHS) * steps_per_epoch
+    if horizon < threshold and key in REMEMBERED:
+        return None
     wait = SETTLE_STEPS if horizon >= threshold else threshold
-    return ThreadTuner(candidates, batch_size, wait_steps=wait)
+    return ThreadTuner(candidates, batch_size, wait_steps=wait, key=key)
 
 
-def fit_thread_count(n_threads) -> int:
-    """Return the thread count a fit starts with: ``n_threads`` or, for ``"auto"``, the limit.
+def fit_thread_count(n_threads, key: tuple | None = None) -> int:
+    """Return the thread count a fit starts with: ``n_threads``, or for ``"auto"`` the count
+    remembered for ``key`` (within the limit now), else :func:`prior_thread_count`.
 
     Examples
     --------
     >>> fit_thread_count(3)
     3
     """
-    return thread_limit() if n_threads == "auto" else int(n_threads)
+    if n_threads != "auto":
+        return int(n_threads)
+    limit = thread_limit()
+    if key in REMEMBERED:
+        return min(REMEMBERED[key], limit)
+    return prior_thread_count(limit)
 
 
 def predict_thread_count(n_threads, fitted: int | None) -> int | None:

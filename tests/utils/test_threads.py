@@ -19,8 +19,9 @@ from skdeep.utils.threads import ThreadTuner, candidate_counts, make_tuner, thre
 
 
 @pytest.fixture
-def two_threads():
-    """The caller runs 2 torch threads (the test session's default is 1)."""
+def two_threads(monkeypatch):
+    """The caller runs 2 torch threads (the test session's default is 1) on an idle machine."""
+    monkeypatch.setattr(threads, "busy_cores", lambda samples=5: 0.0)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     yield
@@ -370,3 +371,40 @@ def test_stacked_search_auto_chooses_the_faster_count(two_threads, data, monkeyp
     for split in range(2):
         assert set(search.cv_results_[f"split{split}_test_threads"]) == {11}
         assert set(search.cv_results_[f"split{split}_test_probe"]) == {1.0}
+
+
+# -- deciding before the first step ------------------------------------------------------------
+
+
+def test_beside_busy_processes_a_short_fit_starts_at_the_free_cores(data, monkeypatch):
+    X, y = data
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        monkeypatch.setattr(threads, "thread_limit", lambda: 2)
+        monkeypatch.setattr(threads, "busy_cores", lambda samples=5: 2.0)  # 2 processes spin
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+        clf = MLPClassifier(max_epochs=2, batch_size=64, callbacks=[RecordThreads()]).fit(X, y)
+        assert set(_recorded(clf)) == {1}
+        monkeypatch.setattr(threads, "busy_cores", lambda samples=5: 0.0)  # they stopped
+        clf = MLPClassifier(max_epochs=2, batch_size=64, callbacks=[RecordThreads()]).fit(X, y)
+        assert set(_recorded(clf)) == {2}
+        assert torch.get_num_threads() == 2  # the caller's count, restored
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_probed_count_is_reused_by_fits_of_the_same_shape_only(two_threads, data, monkeypatch):
+    X, y = data
+    monkeypatch.setattr(threads, "thread_limit", lambda: 2)
+    monkeypatch.setattr(threads, "CLOCK", fake_clock({1: 1.0, 2: 3.0}))
+    long = MLPClassifier(max_epochs=8, batch_size=8, validation_fraction=0.0, random_state=0)
+    long.fit(X, y)  # long enough to probe: 1 thread is faster
+    assert long.history_[0]["thread_probe"] == {1: 1.0, 2: 3.0}
+    # Fits too short to probe (200 rows: 25 steps an epoch, 500 in 20 epochs).
+    short = dict(max_epochs=1, batch_size=8, validation_fraction=0.0, callbacks=[RecordThreads()])
+    same = MLPClassifier(**short).fit(X[:200], y[:200])
+    assert set(_recorded(same)) == {1}  # from the first step, without a probe
+    assert "thread_probe" not in same.history_[0]
+    other = MLPClassifier(hidden_layer_sizes=(7,), **short).fit(X[:200], y[:200])
+    assert set(_recorded(other)) == {2}  # another shape: the prior of an idle machine
