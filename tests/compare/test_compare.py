@@ -390,6 +390,7 @@ def test_a_classical_model_runs_its_folds_at_the_faster_thread_count(
 
     X, y = digits
     monkeypatch.setattr(compare_module, "thread_limit", lambda: 2)
+    monkeypatch.setattr(compare_module, "prior_thread_count", lambda limit: limit)  # idle
     monkeypatch.setattr(_TimedByThreads, "SECONDS", seconds)
     with threadpool_limits(limits=2, user_api="openmp"):
         result = compare({"timed": _TimedByThreads()}, X, y, cv=4, progress="quiet")
@@ -400,8 +401,18 @@ def test_a_classical_model_runs_its_folds_at_the_faster_thread_count(
 def test_a_quick_classical_model_is_not_timed_at_one_thread(digits, monkeypatch):
     X, y = digits
     monkeypatch.setattr(compare_module, "thread_limit", lambda: 2)
+    monkeypatch.setattr(compare_module, "prior_thread_count", lambda limit: limit)  # idle
     result = compare({"logistic": LogisticRegression(max_iter=50)}, X, y, cv=3, progress="quiet")
     assert list(result.fold_scores["threads"]) == [2, 2, 2]
+
+
+def test_beside_busy_processes_a_classical_model_starts_at_the_free_cores(digits, monkeypatch):
+    X, y = digits
+    monkeypatch.setattr(compare_module, "thread_limit", lambda: 2)
+    monkeypatch.setattr(compare_module, "prior_thread_count", lambda limit: 1)  # cores taken
+    result = compare({"logistic": LogisticRegression(max_iter=200)}, X[:300], y[:300], cv=2,
+                     baselines=False, progress="quiet")  # fmt: skip
+    assert set(result.fold_scores["threads"]) == {1}
 
 
 def test_a_fixed_thread_count_makes_a_comparison_with_a_cnn_repeat_exactly(digits):
