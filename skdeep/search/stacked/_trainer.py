@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, stack_module_state, vmap
 
-from ...callbacks import ReduceLROnPlateau, correct_predictions
+from ...callbacks import ReduceLROnPlateau, correct_predictions, divergence_advice
 from ...core import CPU_PREDICT_BATCH_SIZE, per_sample_loss
 from ...modules import penalized_parameters
 from ...utils.interrupt import SigintWatch
@@ -451,11 +451,10 @@ class StackedTrainer:
                 _record_epoch(member.estimator.net_.history, record)
                 why = self._divergence(k, train_loss[k], finite[k])
                 if why is not None:
-                    member.error = (
-                        f"Training diverged: {why} in epoch {epoch}. Lower the learning_rate "
-                        f"(it is {lrs[k]:g}; try {lrs[k] / 10:g}), and standardise X (for "
-                        "example with a StandardScaler in a Pipeline) if it is not."
+                    advice = divergence_advice(
+                        lrs[k], getattr(member.estimator.net_, "target_scale_", None)
                     )
+                    member.error = f"Training diverged: {why} in epoch {epoch}. {advice}"
                     continue
                 if isinstance(self.schedules[k], ReduceLROnPlateau):
                     self.schedules[k].on_epoch_end(member.estimator.net_)
