@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import sys
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -175,6 +178,21 @@ class MLPRegressor(NetworkRegressor):
     _build_module = MLPClassifier._build_module
 
 
+def _caller_level() -> int:
+    """The ``stacklevel`` that points a warning of its caller at the code that called ``fit``.
+
+    The first frame outside skdeep and scikit-learn's ``fit`` wrapper (``sklearn/base.py``).
+    """
+    package = os.path.dirname(os.path.abspath(__file__))
+    wrapper = os.path.join("sklearn", "base.py")
+    frame, level = sys._getframe(1), 1
+    while frame is not None and (
+        frame.f_code.co_filename.startswith(package) or frame.f_code.co_filename.endswith(wrapper)
+    ):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _infer_image_shape(sample_shape: tuple[int, ...], declared) -> tuple[int, int, int]:
     """The (channels, height, width) of one sample, from ``input_shape`` or the data."""
     n_values = math.prod(sample_shape)
@@ -217,12 +235,31 @@ def _infer_image_shape(sample_shape: tuple[int, ...], declared) -> tuple[int, in
             )
         return shape
     if len(sample_shape) == 3:
+        if sample_shape[-1] in (1, 3) and sample_shape[0] not in (1, 3):
+            height, width, channels = sample_shape
+            raise ValueError(
+                f"X has samples of shape {tuple(sample_shape)}: channels-last images (height "
+                f"{height}, width {width}, {channels} channel{'s' * (channels > 1)}), read "
+                f"channels-first they would be {height} channels of {width}x{channels}. "
+                "CNNClassifier takes (n, channels, height, width): pass "
+                "X.transpose(0, 3, 1, 2). To train on the axes as given, set "
+                f"input_shape={tuple(sample_shape)}."
+            )
         return sample_shape
     if len(sample_shape) == 2:
         return (1, *sample_shape)
     side = math.isqrt(n_values)
-    # A square number of features is a flattened square image; anything else a 1-row image.
-    return (1, side, side) if side * side == n_values else (1, 1, n_values)
+    if side * side == n_values:  # a square number of features is a flattened square image
+        return (1, side, side)
+    warnings.warn(
+        f"X has {n_values} features, not a square number: CNNClassifier trains on them as a "
+        f"one-row image of shape (1, 1, {n_values}). Set input_shape=(channels, height, width) "
+        f"if they are images, or input_shape=(1, {n_values}) to keep the row and silence "
+        "this warning.",
+        UserWarning,
+        stacklevel=_caller_level(),
+    )
+    return (1, 1, n_values)
 
 
 @fill_doc
@@ -249,7 +286,8 @@ class CNNClassifier(NetworkClassifier):
         ``(channels, height, width)`` or ``(height, width)`` of one sample. None infers it:
         ``(n, H, W)`` and ``(n, C, H, W)`` arrays give their own shape; ``(n, H*W)`` with a
         square ``H*W`` becomes ``(1, H, W)``; any other ``(n, F)`` becomes a
-        one-row image ``(1, 1, F)``.
+        one-row image ``(1, 1, F)``, with a warning. Channels-last ``(n, H, W, 1)`` or
+        ``(n, H, W, 3)`` images are refused: pass ``X.transpose(0, 3, 1, 2)``.
     activation : {{"relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh"}}, default="relu"
     {layer_parameters}
     {training_parameters}

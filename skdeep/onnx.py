@@ -1,7 +1,8 @@
 """Export fitted networks to ONNX, alone or behind their Pipeline's preprocessing.
 
 The network goes through torch's exporter (``torch.onnx.export(dynamo=True)``), wrapped so that
-the model takes ``X`` as float32 rows, reshapes them for the module, and returns probabilities
+the model takes ``X`` as float32 samples of the shape ``fit`` got (flat rows, or images as
+``(n, H, W)`` or ``(n, C, H, W)``), reshapes them for the module, and returns probabilities
 (softmax in the graph) for classifiers or the predictions for regressors, for any number of
 rows. Preprocessing before it in a Pipeline is converted by skl2onnx and joined in front of the
 network's graph with :func:`onnx.compose.merge_models`, so one file runs the whole pipeline.
@@ -17,7 +18,6 @@ import copy
 import importlib.util
 import json
 import logging
-import math
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,8 +50,18 @@ def _require(*packages: str) -> None:
         )
 
 
+def input_layout(estimator) -> tuple[int, ...]:
+    """The shape of one sample of the exported model's input: as the estimator was fitted.
+
+    A CNNClassifier fitted on flat rows takes flat rows, one fitted on images takes images;
+    other networks take their fitted sample shape.
+    """
+    fit_layout = getattr(estimator, "_fit_layout", None)
+    return tuple(fit_layout() if callable(fit_layout) else estimator._sample_shape())
+
+
 class _ExportedNetwork(nn.Module):
-    """The module as the ONNX model runs it: flat float rows in, probabilities or values out."""
+    """The module as the ONNX model runs it: samples as fitted in, probabilities or values out."""
 
     def __init__(
         self, module: nn.Module, sample_shape: tuple[int, ...], output: str | None
@@ -62,7 +72,7 @@ class _ExportedNetwork(nn.Module):
         self.output = output  # "softmax", "logistic" (multilabel) or None (regression)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        if len(self.sample_shape) > 1:
+        if tuple(X.shape[1:]) != self.sample_shape:
             X = X.reshape(X.shape[0], *self.sample_shape)
         outputs = self.module(X)
         if self.output == "softmax":
@@ -102,8 +112,9 @@ def _check_network(estimator) -> None:
 def network_model(estimator: BaseNetwork):
     """Return the ONNX model (an ``onnx.ModelProto``) of a fitted skdeep network.
 
-    Its input ``X`` is float32 of shape (n_samples, n_features), images flattened row by row
-    (``X.reshape(len(X), -1)``); its output is ``probabilities`` (n_samples, n_classes), in
+    Its input ``X`` is float32 of the shape the estimator was fitted on: (n_samples,
+    n_features) for flat rows, (n_samples, H, W) or (n_samples, C, H, W) for images fitted
+    as such (:func:`input_layout`); its output is ``probabilities`` (n_samples, n_classes), in
     the order of ``classes_``, for a classifier, and ``predictions`` (n_samples, n_outputs)
     for a regressor. ``n_samples`` is free. The model's metadata holds the estimator's class
     and, for classifiers, ``classes`` as JSON.
@@ -126,7 +137,7 @@ def network_model(estimator: BaseNetwork):
     module = copy.deepcopy(estimator.net_.module_).cpu().eval()
     output = getattr(estimator, "out_activation_", "softmax") if classifier else None
     wrapped = _ExportedNetwork(module, sample_shape, output).eval()
-    example = torch.zeros((2, math.prod(sample_shape)))
+    example = torch.zeros((2, *input_layout(estimator)))
     with _quiet_exporter():
         program = torch.onnx.export(
             wrapped,

@@ -43,6 +43,17 @@ class FixedNet(nn.Module):
         return self.linear(x)
 
 
+class IntegerNet(nn.Module):
+    """A module that rounds its outputs to integers: no loss can train it."""
+
+    def __init__(self, n_features_in, n_out=3):
+        super().__init__()
+        self.layer = nn.Linear(n_features_in, n_out)
+
+    def forward(self, x):
+        return self.layer(x).round().long()
+
+
 class TinyConv(nn.Module):
     def __init__(self, n_features_in, n_outputs):
         super().__init__()
@@ -195,12 +206,31 @@ def test_regressor_learns_a_linear_target():
             "returned a str, not a torch.nn.Module",
         ),
         (
+            NeuralNetClassifier(IntegerNet, **FAST),
+            ValueError,
+            r"outputs of dtype torch.int64, but the loss needs floating-point outputs",
+        ),
+        (
+            NeuralNetRegressor(IntegerNet, module__n_out=1, **FAST),
+            ValueError,
+            r"outputs of dtype torch.int64",
+        ),
+        (
             NeuralNetClassifier(SmallNet, lerning_rate=0.1, **FAST),
             TypeError,
             r"unexpected keyword arguments \['lerning_rate'\]",
         ),
     ],
-    ids=["typo", "instance-params", "classes", "targets", "builder", "unknown-kwarg"],
+    ids=[
+        "typo",
+        "instance-params",
+        "classes",
+        "targets",
+        "integer-classes",
+        "integer-targets",
+        "builder",
+        "unknown-kwarg",
+    ],
 )
 def test_bad_modules_are_refused_before_training(blobs, estimator, error, message):
     with pytest.raises(error, match=message):

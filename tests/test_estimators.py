@@ -1,6 +1,7 @@
 """Behaviour of the estimators that scikit-learn's generic checks do not pin down."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -329,6 +330,33 @@ def test_cnn_shape_errors():
         CNNClassifier(padding="valid", device="cpu").fit(np.random.rand(12, 3, 3), y)
     with pytest.raises(ValueError, match="filters and kernel_sizes must have the same length"):
         CNNClassifier(filters=(4, 8), kernel_sizes=(3,), device="cpu").fit(X, y)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_cnn_refuses_channels_last_images_and_says_how_to_pass_them(channels):
+    X = np.random.RandomState(0).rand(12, 8, 8, channels)
+    y = np.arange(12) % 2
+    with pytest.raises(
+        ValueError, match=r"channels-last.*X\.transpose\(0, 3, 1, 2\).*input_shape="
+    ):
+        CNNClassifier(max_epochs=1, device="cpu").fit(X, y)
+    cnn = CNNClassifier(max_epochs=1, device="cpu").fit(X.transpose(0, 3, 1, 2), y)
+    assert cnn.input_shape_ == (channels, 8, 8)
+    # Said explicitly, the axes are taken as given.
+    as_given = CNNClassifier(max_epochs=1, device="cpu", input_shape=(8, 8, channels))
+    assert as_given.fit(X, y).input_shape_ == (8, 8, channels)
+
+
+def test_cnn_warns_that_flat_rows_of_a_non_square_count_are_a_one_row_image():
+    X = np.random.RandomState(0).rand(12, 63)
+    y = np.arange(12) % 2
+    with pytest.warns(UserWarning, match=r"63 features, not a square number.*input_shape") as w:
+        CNNClassifier(max_epochs=1, device="cpu").fit(X, y)
+    assert w[0].filename == __file__  # points at the caller's fit, not into skdeep
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cnn = CNNClassifier(max_epochs=1, device="cpu", input_shape=(1, 63)).fit(X, y)
+    assert cnn.input_shape_ == (1, 1, 63)
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,12 @@ class ConvNet(nn.Module):
 def run(path, X: np.ndarray, output: str) -> np.ndarray:
     session = onnxruntime.InferenceSession(str(path))
     assert [i.name for i in session.get_inputs()] == ["X"]
-    return session.run([output], {"X": X.reshape(len(X), -1).astype(np.float32)})[0]
+    return session.run([output], {"X": X.astype(np.float32)})[0]
+
+
+def input_shape(path) -> list:
+    """The model's input shape after the free batch axis."""
+    return onnxruntime.InferenceSession(str(path)).get_inputs()[0].shape[1:]
 
 
 def assert_same_for_any_batch(path, X, expected, output):
@@ -95,12 +100,14 @@ def test_mlp_regressor_exports_predictions(table, tmp_path):
     assert_same_for_any_batch(path, X, single.predict(X)[:, None], "predictions")
 
 
-def test_cnn_classifier_takes_flattened_images(digits, tmp_path):
+@pytest.mark.parametrize("layout", [(64,), (8, 8), (1, 8, 8)], ids=["flat", "2-D", "4-D"])
+def test_cnn_classifier_takes_the_images_as_it_was_fitted_on_them(digits, tmp_path, layout):
     X, y = digits
-    images = X.reshape(-1, 8, 8)
+    images = X.reshape(-1, *layout)
     cnn = CNNClassifier(filters=(4, 8), kernel_sizes=(3, 3), dense_units=(16,), batch_norm=True)
     cnn.set_params(**FAST).fit(images, y)
     path = cnn.to_onnx(tmp_path / "cnn.onnx")
+    assert input_shape(path) == list(layout)
     assert_same_for_any_batch(path, images, cnn.predict_proba(images), "probabilities")
 
 
@@ -109,6 +116,7 @@ def test_custom_modules_export(digits, tmp_path):
     images = X.reshape(-1, 1, 8, 8)
     clf = NeuralNetClassifier(ConvNet, module__channels=3, **FAST).fit(images, y)
     path = clf.to_onnx(tmp_path / "custom.onnx")
+    assert input_shape(path) == [1, 8, 8]
     assert_same_for_any_batch(path, images, clf.predict_proba(images), "probabilities")
 
     reg = NeuralNetRegressor(lambda n_in, n_out: nn.Linear(n_in, n_out), **FAST)

@@ -21,6 +21,7 @@ from ._metrics import (
     TrainingDivergedWarning,
     ValidAccuracy,
     correct_predictions,
+    divergence_advice,
 )
 from ._schedules import BatchSizeScaling, CyclicLR, ExponentialDecay, ReduceLROnPlateau
 from ._stopping import EarlyStopping
@@ -46,6 +47,7 @@ __all__ = [
     "TrainingDivergedWarning",
     "ValidAccuracy",
     "correct_predictions",
+    "divergence_advice",
     "epoch_line",
     "estimator_callbacks",
     "lower_is_better_for",

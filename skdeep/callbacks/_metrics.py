@@ -269,6 +269,35 @@ class TrainingDivergedWarning(UserWarning):
 ON_DIVERGENCE = ("raise", "stop", "continue")
 
 
+# Regression targets beyond this (in absolute value) are named as the likely cause of a
+# divergence: a network's outputs start near 0, and the squared error of 1e30 is inf in float32.
+HUGE_TARGETS = 1e6
+
+
+def divergence_advice(lr: float, target_scale: float | None = None) -> str:
+    """What a diverged fit should change: the learning rate and X, or y when it is huge.
+
+    ``target_scale`` is the largest absolute regression target (None for a classifier).
+
+    Examples
+    --------
+    >>> divergence_advice(0.1).split(",")[0]
+    'Lower the learning_rate (it is 0.1; try 0.01)'
+    >>> divergence_advice(0.1, 1e30).split(":")[0]
+    'y reaches 1e+30 in absolute value, too large a scale for a network to predict'
+    """
+    if target_scale is not None and target_scale > HUGE_TARGETS:
+        return (
+            f"y reaches {target_scale:.3g} in absolute value, too large a scale for a network "
+            "to predict: standardise y, for example with TransformedTargetRegressor("
+            "regressor, transformer=StandardScaler()), and X if it is not."
+        )
+    return (
+        f"Lower the learning_rate (it is {lr:g}; try {lr / 10:g}), and standardise X (for "
+        "example with a StandardScaler in a Pipeline) if it is not."
+    )
+
+
 class TerminateOnNaN(Callback):
     """Stop a diverging fit with :class:`TrainingDivergedError`.
 
@@ -402,12 +431,8 @@ class TerminateOnNaN(Callback):
     def _stop(self, net, what: str, batch: int | None = None) -> None:
         epoch = net.history[-1]["epoch"]
         where = f"epoch {epoch}" + ("" if batch is None else f" (batch {batch})")
-        lr = current_lr(net)
-        message = (
-            f"Training diverged: {what} in {where}. Lower the "
-            f"learning_rate (it is {lr:g}; try {lr / 10:g}), and standardise X (for example "
-            "with a StandardScaler in a Pipeline) if it is not."
-        )
+        advice = divergence_advice(current_lr(net), getattr(net, "target_scale_", None))
+        message = f"Training diverged: {what} in {where}. {advice}"
         if self.on_divergence == "raise":
             raise TrainingDivergedError(message)
         if getattr(self, "diverged_", False):  # "continue": said once already

@@ -173,6 +173,7 @@ class BaseNetwork(IntrospectionMixin, BaseEstimator):
                 epochs = max(0, self.max_epochs - (len(self.net_.history) if first_call else 0))
                 if first_call and stopped_early(self.net_):
                     epochs = 0  # the restored fit had already stopped early
+            self.net_.target_scale_ = self._target_scale(y_encoded)  # named on a divergence
             train, valid = self._datasets(X, y_encoded, weights, device)
             self.net_.train_split = None if valid is None else _PredefinedSplit(valid)
             self.net_.partial_fit(train, epochs=epochs)
@@ -181,6 +182,10 @@ class BaseNetwork(IntrospectionMixin, BaseEstimator):
         self.diverged_ = any(bool(row.get("diverged")) for row in self.history_)
         self.n_threads_ = self.net_.n_threads_
         return self
+
+    def _target_scale(self, y_encoded: np.ndarray) -> float | None:
+        """The largest absolute regression target, for divergence advice (None: classifier)."""
+        return None
 
     def _prepare_data(self, X, y, sample_weight, first_call: bool, classes=None):
         """Validate and encode the data of a fit (and draw its seed on the first call).

@@ -135,8 +135,8 @@ class IntrospectionMixin:
     def to_onnx(self, path, *, overwrite: bool = False):
         """Export the fitted network to an ONNX file, for onnxruntime and other ONNX runtimes.
 
-        The model takes ``X`` as float32 rows of shape (n_samples, n_features) (images
-        flattened) with any number of rows; classifiers output ``probabilities``, regressors
+        The model takes ``X`` as float32 samples of the shape ``fit`` got (flat rows, or
+        images as fitted) with any number of rows; classifiers output ``probabilities``, regressors
         ``predictions`` of shape (n_samples, n_outputs). See :func:`skdeep.onnx.to_onnx`, and
         :func:`skdeep.onnx.pipeline_to_onnx` for a Pipeline with preprocessing.
 

@@ -99,7 +99,7 @@ def build_module(module, module_params: dict, n_features_in: int, n_outputs: int
 
 
 def check_output_shape(module: nn.Module, sample_shape: tuple, n_outputs: int, what: str):
-    """Run two zero samples through ``module`` and check that it gives ``n_outputs`` each."""
+    """Run two zero samples through ``module``; check it gives ``n_outputs`` floats for each."""
     first = next(module.parameters(), None)
     device = first.device if first is not None else torch.device("cpu")
     was_training = module.training
@@ -121,4 +121,10 @@ def check_output_shape(module: nn.Module, sample_shape: tuple, n_outputs: int, w
             f"The module gives outputs of shape {shape} for 2 samples of shape {sample_shape}, "
             f"but this estimator needs (2, {n_outputs}): one column per {what}. Size its last "
             "layer from n_outputs (see docs/custom_networks.md)."
+        )
+    if not output.is_floating_point():
+        raise ValueError(
+            f"The module gives outputs of dtype {output.dtype}, but the loss needs "
+            "floating-point outputs (a classifier's logits, a regressor's values). Return the "
+            "last layer's output as it is, not rounded, cast to an integer or arg-maxed."
         )

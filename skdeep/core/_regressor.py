@@ -31,6 +31,9 @@ class NetworkRegressor(RegressorMixin, BaseNetwork):
     def _n_outputs(self) -> int:
         return self.n_outputs_
 
+    def _target_scale(self, y_encoded: np.ndarray) -> float | None:
+        return float(np.abs(y_encoded).max(initial=0.0))
+
     def _encode_targets(self, y, first_call: bool, classes=None) -> np.ndarray:
         y = np.asarray(y)
         if y.dtype.kind not in "biuf":

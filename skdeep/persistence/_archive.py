@@ -278,6 +278,8 @@ def load(path: str | os.PathLike, *, device: str | None = None) -> BaseNetwork:
 
     Raises
     ------
+    FileNotFoundError
+        When ``path`` does not exist (``IsADirectoryError`` when it is a folder).
     ValueError
         When ``path`` is not a readable skdeep model file (damaged, edited, forged, or not a
         model at all: the message names the file and what is wrong), or comes from a newer,
@@ -295,6 +297,10 @@ def load(path: str | os.PathLike, *, device: str | None = None) -> BaseNetwork:
     True
     """
     path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file; give the path of a file written by save.")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a model file written by skdeep's save.")
     try:
         return _load(path, device)
     except Refused as error:

@@ -77,7 +77,9 @@ def _check_fitted_value(name: str, value, fitted: dict) -> None:
             isinstance(value, np.ndarray)
             and value.ndim == 1
             and len(value) >= 2
-            and len(np.unique(value)) == len(value)
+            # As fit sets it: unique and sorted, since predictions index it by position (an
+            # edited order would relabel them).
+            and np.array_equal(np.unique(value), value)
         )
     elif name == "feature_names_in_":
         ok = isinstance(value, np.ndarray) and value.shape == (n_features,)

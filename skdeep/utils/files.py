@@ -154,9 +154,26 @@ def read_manifest(folder: str | os.PathLike) -> list[str] | None:
         files = json.loads(path.read_text())["files"]
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{path} is not a manifest written by skdeep ({error}).") from None
-    if not (isinstance(files, list) and all(isinstance(f, str) and "/" not in f for f in files)):
+    if not (isinstance(files, list) and all(isinstance(f, str) for f in files)):
         raise ValueError(f"{path} is not a manifest written by skdeep: bad file list.")
+    for name in files:
+        if not _plain_name(name):
+            raise ValueError(
+                f"{path} is not a manifest written by skdeep: it lists {name!r}, which is not "
+                "the name of a file in its folder."
+            )
+        entry = Path(folder) / name
+        if entry.is_dir() and not entry.is_symlink():
+            raise ValueError(
+                f"{path} is not a manifest written by skdeep: it lists {name!r}, which is a "
+                "folder (skdeep writes only files)."
+            )
     return files
+
+
+def _plain_name(name: str) -> bool:
+    """Whether ``name`` names an entry of a folder itself: no separator, not ``.`` or ``..``."""
+    return not ("/" in name or "\\" in name or name in ("", ".", "..", MANIFEST))
 
 
 def check_output_dir(path: str | os.PathLike, force: bool = False) -> Path:
@@ -268,7 +285,7 @@ def write_output_files(
     """
     path = check_output_dir(path, force)
     names = list(writers)
-    if any("/" in name or name in ("", ".", "..", MANIFEST) for name in names):
+    if not all(_plain_name(name) for name in names):
         raise ValueError(f"Report file names must be plain names, got {names}.")
     created = [folder for folder in (path, *path.parents) if not folder.exists()]
     path.mkdir(parents=True, exist_ok=True)

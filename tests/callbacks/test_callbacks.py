@@ -575,6 +575,15 @@ def test_diverging_fit_stops_at_once_naming_the_epoch_and_learning_rate():
     assert len(reg.net_.history) == 1  # no later epoch ran
 
 
+def test_huge_targets_are_named_as_the_cause_of_a_divergence():
+    X = np.random.default_rng(0).normal(size=(60, 3)).astype(np.float32)
+    y = np.full(60, 1e30)
+    with pytest.raises(TrainingDivergedError, match=r"y reaches 1e\+30.*standardise y") as err:
+        MLPRegressor(**FAST, max_epochs=2).fit(X, y)
+    assert "TransformedTargetRegressor" in str(err.value)
+    assert "Lower the learning_rate" not in str(err.value)
+
+
 def test_divergence_is_caught_at_epoch_end_without_host_losses():
     # A training loop that keeps losses on the device records no float per batch: the sum
     # accumulated on the device is checked when the epoch ends.

@@ -59,6 +59,9 @@ def refused(path: Path, message: str) -> None:
         ({"n_outputs_": 3}, r"sets attributes \['n_outputs_'\]"),  # a regressor's
         ({"classes_": {"__ndarray__": [1, 1, 2], "dtype": "<i8", "shape": [3]}}, "classes_ is"),
         ({"classes_": [0, 1, 2]}, "classes_ is not valid"),
+        # Unsorted: predictions index classes_ by position, so this order would relabel them.
+        ({"classes_": {"__ndarray__": [0, 2, 1], "dtype": "<i8", "shape": [3]}}, "classes_ is"),
+        ({"classes_": {"__ndarray__": ["b", "a"], "dtype": "<U1", "shape": [2]}}, "classes_ is"),
         ({"n_features_in_": True}, "n_features_in_ is not valid"),
         ({"n_features_in_": -3}, "n_features_in_ is not valid"),
         ({"_seed": "zero"}, "_seed is not valid"),

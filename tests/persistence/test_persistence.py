@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -293,6 +294,14 @@ def test_an_incomplete_file_is_refused(blobs, tmp_path):
     broken = rewritten(path, tmp_path / "broken.skdeep", "skdeep.json", without_fitted)
     with pytest.raises(ValueError, match=r"incomplete: its skdeep.json lacks \['fitted'\]"):
         load(broken)
+
+
+def test_a_missing_path_is_a_file_not_found_error_naming_it(tmp_path):
+    missing = tmp_path / "missing.skdeep"
+    with pytest.raises(FileNotFoundError, match=f"{re.escape(str(missing))}: no such file"):
+        load(missing)
+    with pytest.raises(IsADirectoryError, match="is a folder, not a model file"):
+        load(tmp_path)
 
 
 def test_files_that_are_not_models_are_refused(tmp_path):

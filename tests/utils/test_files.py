@@ -1,5 +1,6 @@
 """Atomic writes: exclusive creation under a race, and leftovers of killed writes removed."""
 
+import json
 import os
 import subprocess
 import sys
@@ -8,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from skdeep.utils.files import _temporary_name, atomic_write, remove_stale_temporaries
+from skdeep.utils.files import (
+    MANIFEST,
+    _temporary_name,
+    atomic_write,
+    remove_stale_temporaries,
+    write_output_files,
+)
 
 ROUNDS = 100
 
@@ -111,3 +118,19 @@ def test_the_next_write_removes_what_killed_writes_left(tmp_path):
     assert not dead.exists()
     assert ours.exists() and other_file.exists()
     assert remove_stale_temporaries(target) == []
+
+
+@pytest.mark.parametrize("entry", ["..", ".", "sub", "a/b", ""])
+def test_a_manifest_naming_a_folder_is_refused_before_anything_is_written(tmp_path, entry):
+    out = tmp_path / "report"
+    write_output_files(out, {"a.txt": lambda p: p.write_text("old")})
+    (out / "sub").mkdir()
+    (out / "sub" / "keep.txt").write_text("keep")
+    manifest = json.loads((out / MANIFEST).read_text())
+    manifest["files"] = ["a.txt", entry]
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(ValueError, match=f"it lists {entry!r}"):
+        write_output_files(out, {"b.txt": lambda p: p.write_text("new")}, force=True)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert not any(p.name.startswith(".skdeep-staging-") for p in out.iterdir())

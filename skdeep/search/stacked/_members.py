@@ -112,6 +112,7 @@ def prepare_member(
     _, y_encoded, weights = estimator._prepare_data(X, y, sample_weight, first_call=True)
     with seeded(estimator._seed, device):
         estimator.net_ = estimator._build_net(device)
+        estimator.net_.target_scale_ = estimator._target_scale(y_encoded)
         # A separate fit draws its permutations from here on, from the data's device.
         generator = torch.Generator(device=device)
         generator.set_state(

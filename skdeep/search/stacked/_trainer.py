@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, stack_module_state, vmap
 
-from ...callbacks import ReduceLROnPlateau, correct_predictions
+from ...callbacks import ReduceLROnPlateau, correct_predictions, divergence_advice
 from ...core import CPU_PREDICT_BATCH_SIZE, per_sample_loss
 from ...modules import penalized_parameters
 from ...utils.interrupt import SigintWatch
@@ -202,6 +202,13 @@ class StackedTrainer:
                 estimator.net_.optimizer_.param_groups[0]["lr"] = rate
                 schedule.on_train_begin(estimator.net_)
         self.steps_done = [0] * K
+        # TerminateOnNaN's checks, mirrored: each member's loss at its initial weights (its
+        # first batch's, at least ln(n_classes) for a classifier) and the growth it allows.
+        self.start_loss: list[float] | None = None
+        self.max_loss_growth = [
+            getattr(dict(e.net_.callbacks_).get("terminate_on_nan"), "max_loss_growth", 100.0)
+            for e in ests
+        ]
         self._valid: tuple[torch.Tensor, torch.Tensor] | None = None  # padded validation rows
         self._step = vmap(
             grad(self._member_loss, has_aux=True),
@@ -307,6 +314,8 @@ class StackedTrainer:
                 stepping=[n > step for n in n_steps],
                 rates=[member_rates[step] for member_rates in rates],
             )
+            if self.start_loss is None:
+                self.start_loss = self._start_losses(loss)
             loss_sum += torch.where(count > 0, loss * count, 0.0)
             if self.classification:
                 correct += (hits & real).sum(dim=1)
@@ -318,6 +327,28 @@ class StackedTrainer:
         losses = (loss_sum / counts.clamp_min(1)).tolist()
         accuracies = (correct / counts.clamp_min(1)).tolist() if self.classification else None
         return losses, accuracies, n_steps, first_rates
+
+    def _start_losses(self, first_loss: torch.Tensor) -> list[float]:
+        """Each member's starting loss, as :class:`TerminateOnNaN` takes it."""
+        floor = 0.0
+        if self.classification:
+            floor = math.log(self.members[0].estimator._n_outputs())
+        return [max(value, floor) for value in first_loss.tolist()]
+
+    def _divergence(self, k: int, loss: float, finite_weights: bool) -> str | None:
+        """Why member ``k`` diverged in this epoch, as its separate fit would say; or None."""
+        start = None if self.start_loss is None else self.start_loss[k]
+        growth = self.max_loss_growth[k]
+        if not math.isfinite(loss):
+            return f"the training loss became {loss}"
+        if start is not None and math.isfinite(start) and start > 0 and loss > growth * start:
+            return (
+                f"the training loss grew to {loss:.3g}, more than {growth:g} times the "
+                f"{start:.3g} it started from,"
+            )
+        if not finite_weights:
+            return "the weights became NaN or infinite"
+        return None
 
     @torch.no_grad()
     def _validate(self, classification: bool) -> tuple[list, list]:
@@ -401,6 +432,7 @@ class StackedTrainer:
             share = (time.perf_counter() - began) / sum(active)
             probe = None if self.tuner is None else self.tuner.new_probe()
             improved = [False] * len(members)
+            finite = self.weights.isfinite().all(dim=1).tolist()
             for k, member in enumerate(members):
                 if not active[k]:
                     continue
@@ -417,12 +449,12 @@ class StackedTrainer:
                     "thread_probe": probe,
                 }
                 _record_epoch(member.estimator.net_.history, record)
-                if not math.isfinite(train_loss[k]):
-                    member.error = (
-                        f"Training diverged: the training loss became {train_loss[k]} in epoch "
-                        f"{epoch}. Lower the learning_rate (it is {lrs[k]:g}; try "
-                        f"{lrs[k] / 10:g})."
+                why = self._divergence(k, train_loss[k], finite[k])
+                if why is not None:
+                    advice = divergence_advice(
+                        lrs[k], getattr(member.estimator.net_, "target_scale_", None)
                     )
+                    member.error = f"Training diverged: {why} in epoch {epoch}. {advice}"
                     continue
                 if isinstance(self.schedules[k], ReduceLROnPlateau):
                     self.schedules[k].on_epoch_end(member.estimator.net_)

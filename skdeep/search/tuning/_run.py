@@ -18,7 +18,14 @@ from ..objective import storage_url
 from ._budget import Budget, BudgetStop, parse_budget
 from ._data import TuneData, check_dataset, load_tune_data
 from ._spaces import MODEL_SPACES, MODELS, data_kind
-from ._study import STUDY_FILE, open_tune_study, prepare_out, safe_url
+from ._study import (
+    STUDY_FILE,
+    check_storage,
+    open_tune_study,
+    prepare_out,
+    safe_url,
+    undone_on_error,
+)
 from ._trial import EARLY_STOPPING_FRACTION, Objective, make_estimator, metric_name, score
 from ._watch import Watch, best_trial, trial_counts
 
@@ -196,33 +203,37 @@ def tune(
     }
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(out or f"skdeep-out/tune-{Path(dataset).stem}-{model}-{stamp}")
+    url = storage_url(storage) if storage is not None else storage_url(out / STUDY_FILE)
+    check_storage(url, "--storage" if storage is not None else "--out's study file")
+    existed = out.exists()
     resumed = prepare_out(out, config)
     load_before = load_average()
     budget_clock = Budget(seconds)
 
-    data = load_tune_data(
-        dataset,
-        target=target,
-        data_home=data_home,
-        download=download,
-        max_samples=max_samples,
-        random_state=random_state,
-    )
-    model_space = MODEL_SPACES[model]
-    starting = model_space.start(data_kind(data.images, data.task))
-    epochs = max_epochs or starting.max_epochs
-    X_fit, X_valid, y_fit, y_valid = train_test_split(
-        data.X_train,
-        data.y_train,
-        test_size=VALIDATION_SIZE,
-        random_state=random_state,
-        stratify=data.y_train if data.task == "classification" else None,
-    )
-    refit_factor = len(data.y_train) / (len(y_fit) * (1 - EARLY_STOPPING_FRACTION))
+    # Until the study is open, an error leaves nothing behind that passes for a tune run.
+    with undone_on_error(out, created=None if resumed else not existed):
+        data = load_tune_data(
+            dataset,
+            target=target,
+            data_home=data_home,
+            download=download,
+            max_samples=max_samples,
+            random_state=random_state,
+        )
+        model_space = MODEL_SPACES[model]
+        starting = model_space.start(data_kind(data.images, data.task))
+        epochs = max_epochs or starting.max_epochs
+        X_fit, X_valid, y_fit, y_valid = train_test_split(
+            data.X_train,
+            data.y_train,
+            test_size=VALIDATION_SIZE,
+            random_state=random_state,
+            stratify=data.y_train if data.task == "classification" else None,
+        )
+        refit_factor = len(data.y_train) / (len(y_fit) * (1 - EARLY_STOPPING_FRACTION))
 
-    study_name = f"tune-{Path(dataset).stem}-{model}"
-    url = storage_url(storage) if storage is not None else storage_url(out / STUDY_FILE)
-    study = open_tune_study(study_name, url, config, starting, random_state)
+        study_name = f"tune-{Path(dataset).stem}-{model}"
+        study = open_tune_study(study_name, url, config, starting, random_state)
     metric = metric_name(data.task)
     watch = Watch(budget_clock, refit_factor, out / "tensorboard", stream, quiet, metric)
     watch.update_reserve(study)

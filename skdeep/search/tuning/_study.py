@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import warnings
 from pathlib import Path
 
@@ -11,6 +13,71 @@ from ..objective import open_study
 
 CONFIG_FILE = "tune.json"
 STUDY_FILE = "study.db"
+
+# Two tables every Optuna RDB storage has; a SQLite file with tables but not these belongs to
+# another application.
+OPTUNA_TABLES = frozenset({"studies", "version_info"})
+# The pip package of each database driver SQLAlchemy may ask for; skdeep's extra, if any.
+DRIVER_PACKAGES = {
+    "psycopg": ("psycopg[binary]", "postgres"),
+    "psycopg2": ("psycopg2-binary", None),
+    "pymysql": ("PyMySQL", None),
+    "MySQLdb": ("mysqlclient", None),
+}
+
+
+def check_storage(url: str, option: str = "--storage") -> None:
+    """Refuse a storage that cannot hold an Optuna study, before anything is written.
+
+    A SQLite file that exists must be a SQLite database and, if it has tables, Optuna's; a
+    server URL needs its driver installed. Raises ValueError or ImportError naming ``option``.
+    """
+    sqlalchemy = require("sqlalchemy")
+    parsed = sqlalchemy.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and Path(database).exists():
+            _check_sqlite_file(Path(database), option)
+        return
+    try:
+        parsed.get_dialect().import_dbapi()
+    except sqlalchemy.exc.NoSuchModuleError:
+        raise ValueError(
+            f"{option} {safe_url(url)}: SQLAlchemy knows no database {parsed.drivername!r}."
+        ) from None
+    except ImportError as error:
+        module = getattr(error, "name", None) or parsed.get_driver_name()
+        package, extra = DRIVER_PACKAGES.get(module.split(".")[0], (module, None))
+        how = f"pip install '{package}'"
+        if extra is not None:
+            how = f"pip install 'skdeep[{extra}]' (or {how})"
+        raise ImportError(
+            f"{option} {safe_url(url)} needs the database driver {module!r}, which is not "
+            f"installed: {how}."
+        ) from None
+
+
+def _check_sqlite_file(path: Path, option: str) -> None:
+    if path.is_dir():
+        raise ValueError(f"{option} {path} is a folder, not a SQLite file.")
+    try:
+        # Read-only: a file that is not a database is left exactly as it is.
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as connection:
+            tables = {
+                row[0]
+                for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+    except sqlite3.DatabaseError as error:
+        raise ValueError(
+            f"{option} {path} is not a readable SQLite database ({error}); move it away or "
+            "give another --storage."
+        ) from None
+    if tables and not OPTUNA_TABLES <= tables:
+        raise ValueError(
+            f"{option} {path} is a SQLite database of another application (tables "
+            f"{', '.join(sorted(tables)[:5])}), not an Optuna storage; give another --storage."
+        )
 
 
 def prepare_out(out: Path, config: dict) -> bool:
@@ -33,6 +100,23 @@ def prepare_out(out: Path, config: dict) -> bool:
     out.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps(config, indent=2))
     return False
+
+
+@contextlib.contextmanager
+def undone_on_error(out: Path, created: bool | None):
+    """Undo :func:`prepare_out` of a new run (``created``: whether it made ``out``) on an error.
+
+    A folder whose study could not be opened must not pass for a tune run; ``created`` None
+    (a resumed run) undoes nothing.
+    """
+    try:
+        yield
+    except BaseException:
+        if created is not None:
+            (out / CONFIG_FILE).unlink(missing_ok=True)
+            if created and out.is_dir() and not any(out.iterdir()):
+                out.rmdir()
+        raise
 
 
 def open_tune_study(name: str, url: str, config: dict, start, random_state: int):

@@ -272,6 +272,31 @@ def test_a_diverged_member_is_recorded_as_failed_and_the_others_go_on():
     assert search.best_params_ == {"learning_rate": 1e-3}
 
 
+def test_a_member_whose_loss_grows_fails_as_in_gridsearchcv():
+    # A loss that grows a hundredfold but stays finite: TerminateOnNaN stops the separate
+    # fit, so the stack fails the member too, rather than scoring its guesses.
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300], y[:300]
+    estimator = MLPClassifier(optimizer="sgd", max_epochs=2, random_state=0, device="cpu")
+    grid = {"learning_rate": [0.01, 1e3, 1e6]}
+    with pytest.warns(FitFailedWarning, match="grew to"):
+        stacked = StackedSearchCV(estimator, grid, cv=2).fit(X, y)
+    with pytest.warns(FitFailedWarning):
+        separate = GridSearchCV(estimator, grid, cv=2).fit(X, y)
+    np.testing.assert_allclose(
+        stacked.cv_results_["mean_test_score"], separate.cv_results_["mean_test_score"], atol=1e-6
+    )
+    assert np.isnan(stacked.cv_results_["mean_test_score"][1:]).all()
+
+
+def test_the_stack_checks_divergence_as_terminateonnan_does():
+    trainer = StackedTrainer.__new__(StackedTrainer)
+    trainer.start_loss, trainer.max_loss_growth = [1.0], [100.0]
+    assert "weights became NaN" in trainer._divergence(0, 2.0, finite_weights=False)
+    assert trainer._divergence(0, 2.0, finite_weights=True) is None
+    assert "grew to" in trainer._divergence(0, 101.0, finite_weights=True)
+
+
 def test_randomized_candidates_are_those_of_randomizedsearchcv(digits):
     X, y = digits
     distributions = {"learning_rate": [1e-3, 3e-3, 1e-2], "random_state": [0, 1, 2]}

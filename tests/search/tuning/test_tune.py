@@ -1,9 +1,11 @@
 """skdeep tune: options, files, the budget, the test rows kept out of the search, resume."""
 
 import dataclasses
+import importlib.util
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -56,6 +58,65 @@ def test_bad_options_exit_non_zero_before_anything_is_written(tmp_path, capsys, 
     assert code == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def _run_tune(argv, out, capsys):
+    code = main(["tune", *argv, "--trials", "1", "--epochs", "1", "--out", str(out), "--quiet"])
+    return code, capsys.readouterr().err
+
+
+def test_a_sqlite_file_of_another_application_is_refused_untouched(tmp_path, capsys):
+    foreign = tmp_path / "foreign.db"
+    with sqlite3.connect(foreign) as connection:
+        connection.execute("CREATE TABLE customers (name TEXT)")
+    connection.close()
+    before = foreign.read_bytes()
+    code, err = _run_tune(["--storage", str(foreign)], tmp_path / "run", capsys)
+    assert code == 2
+    assert f"--storage {foreign} is a SQLite database of another application" in err
+    assert "customers" in err and len(err.strip().splitlines()) == 1
+    assert foreign.read_bytes() == before
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_corrupt_study_file_is_refused_and_leaves_nothing_behind(tmp_path, capsys):
+    corrupt = tmp_path / "study.db"
+    corrupt.write_bytes(b"not a database, " * 100)
+    code, err = _run_tune(["--storage", str(corrupt)], tmp_path / "run", capsys)
+    assert code == 2
+    assert f"--storage {corrupt} is not a readable SQLite database" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+    # A tune folder whose own study.db is corrupt: refused by name, nothing changed.
+    run = tmp_path / "resumed"
+    run.mkdir()
+    config = {"dataset": "digits", "model": "mlp", "target": None, "max_samples": None}
+    (run / "tune.json").write_text(json.dumps({**config, "random_state": 0}))
+    (run / "study.db").write_bytes(corrupt.read_bytes())
+    code, err = _run_tune([], run, capsys)
+    assert code == 2 and f"{run / 'study.db'} is not a readable SQLite database" in err
+    assert sorted(p.name for p in run.iterdir()) == ["study.db", "tune.json"]
+
+
+def test_a_failure_before_the_study_opens_leaves_no_tune_folder(tmp_path, monkeypatch):
+    def no_study(*args, **kwargs):
+        raise ValueError("no study")
+
+    monkeypatch.setattr(tune_module, "open_tune_study", no_study)
+    with pytest.raises(ValueError, match="no study"):
+        tune("digits", budget=None, n_trials=1, out=tmp_path / "run", progress="quiet")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_database_server_without_its_driver_names_the_package(tmp_path, capsys):
+    if importlib.util.find_spec("psycopg") is not None:
+        pytest.skip("psycopg is installed")
+    url = "postgresql://user:secret@localhost/optuna"
+    code, err = _run_tune(["--storage", url], tmp_path / "run", capsys)
+    assert code == 2
+    assert "needs the database driver 'psycopg'" in err and "skdeep[postgres]" in err
+    assert "secret" not in err
+    assert not (tmp_path / "run").exists()
 
 
 def test_parse_budget_reads_units_and_sums_them():
