@@ -487,6 +487,27 @@ def run_config(config_name, X, y, X_test, y_test, args, device) -> list[dict]:
     return rows
 
 
+def median_over_repeats(rows: list[dict]) -> list[dict]:
+    """One row per config and contender: the median of its repeats' times and ratios, and the
+    worst ratio to the hand loop (``ratio_to_hand_max``) of any interleaved pair."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["config"], row["contender"]), []).append(row)
+    merged = []
+    for runs in groups.values():
+        row = dict(runs[0])
+        for key in ("median_epoch_s", "min_epoch_s", "ratio_to_hand", "ratio_to_hand_best"):
+            if key in row:
+                row[key] = statistics.median(r[key] for r in runs)
+        if "ratio_to_hand" in row:
+            row["ratio_to_hand_max"] = max(r["ratio_to_hand"] for r in runs)
+            row["ratio_to_hand_each"] = [r["ratio_to_hand"] for r in runs]
+        row["repeats"] = len(runs)
+        row.pop("repeat", None)
+        merged.append(row)
+    return merged
+
+
 # -- report -----------------------------------------------------------------------------------
 
 
@@ -593,6 +614,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--busy", type=int, default=0, help="run beside N CPU-bound helper processes"
     )
     parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="run every config this many times, interleaved, and report the medians and the "
+        "worst ratio of each contender (3 or more beside busy processes, where one pair is "
+        "a lottery)",
+    )
+    parser.add_argument(
         "--busy-seconds",
         type=float,
         default=1800.0,
@@ -643,10 +672,22 @@ def main(argv=None) -> dict:
         if args.busy:
             time.sleep(1.0)  # let the helpers get going
             print(f"beside {args.busy} busy processes")
-        for config in args.configs:
-            rows += run_config(config, X, y, X_test, y_test, args, device)
+        for repeat in range(args.repeats):
+            for config in args.configs:
+                for row in run_config(config, X, y, X_test, y_test, args, device):
+                    rows.append({**row, "repeat": repeat})
         machine["load_average_after"] = os.getloadavg()
+    if args.repeats > 1:
+        rows = median_over_repeats(rows)
     print_table(rows)
+    if args.repeats > 1:
+        print(f"medians of {args.repeats} interleaved repeats; each pair's ratio to hand:")
+        for row in rows:
+            if "ratio_to_hand_each" in row and row["contender"] != "hand":
+                each = ", ".join(f"{r:.2f}" for r in row["ratio_to_hand_each"])
+                print(
+                    f"  {row['config']:<11} {row['contender']:<15} {each} (worst {row['ratio_to_hand_max']:.2f})"
+                )
     print(f"load average after: {machine['load_average_after'][0]:.2f}")
     checks = check_targets(rows, X.nbytes, full_data=not args.subset, busy=args.busy)
     for check in checks:
