@@ -686,7 +686,8 @@ def main(argv=None) -> dict:
             if "ratio_to_hand_each" in row and row["contender"] != "hand":
                 each = ", ".join(f"{r:.2f}" for r in row["ratio_to_hand_each"])
                 print(
-                    f"  {row['config']:<11} {row['contender']:<15} {each} (worst {row['ratio_to_hand_max']:.2f})"
+                    f"  {row['config']:<11} {row['contender']:<15} {each} "
+                    f"(worst {row['ratio_to_hand_max']:.2f})"
                 )
     print(f"load average after: {machine['load_average_after'][0]:.2f}")
     checks = check_targets(rows, X.nbytes, full_data=not args.subset, busy=args.busy)
