@@ -34,3 +34,15 @@ def fresh_thread_memory():
     threads.REMEMBERED.clear()
     yield
     threads.REMEMBERED.clear()
+
+
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raises KeyboardInterrupt, as in a terminal, even where the test run was started
+    with SIGINT ignored (a background job of a non-interactive shell)."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+

@@ -21,6 +21,7 @@ from pathlib import Path
 from .._version import __version__
 from ..datasets import DOWNLOADABLE, NAMED_DATASETS
 from ..utils.formatting import format_seconds
+from ..utils.interrupt import SigintWatch
 from ._data import Dataset, check_data_options, load_dataset
 from ._options import (
     check_folds,
@@ -419,21 +420,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
-    try:
-        with warnings.catch_warnings():
-            # A warning is news for the user of a command, not a pointer into skdeep's code.
-            warnings.showwarning = _one_line_warning(args.command)
-            return args.run(args)
-    except (FileExistsError, FileNotFoundError, ValueError, ImportError) as error:
-        print(f"skdeep {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print(
-            f"skdeep {args.command}: interrupted (Ctrl-C); no fit cut short was scored and no "
-            "report was written.",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
+    # Ctrl-C can land inside a library that turns it into its own error (Optuna committing a
+    # trial to its database): whatever ends the run after it is an interruption.
+    with SigintWatch() as ctrl_c:
+        try:
+            with warnings.catch_warnings():
+                # A warning is news for the user of a command, not a pointer into skdeep's code.
+                warnings.showwarning = _one_line_warning(args.command)
+                return args.run(args)
+        except BaseException as error:
+            if not (ctrl_c.received or isinstance(error, KeyboardInterrupt)):
+                if isinstance(error, (FileExistsError, FileNotFoundError, ValueError, ImportError)):
+                    print(f"skdeep {args.command}: error: {error}", file=sys.stderr)
+                    return EXIT_BAD_INPUT
+                raise
+    print(
+        f"skdeep {args.command}: interrupted (Ctrl-C); no fit cut short was scored and no "
+        "report was written.",
+        file=sys.stderr,
+    )
+    return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

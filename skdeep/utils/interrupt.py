@@ -22,6 +22,7 @@ class SigintWatch:
     Examples
     --------
     >>> import os, signal
+    >>> ignored = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
     >>> with SigintWatch() as watch:
     ...     try:
     ...         os.kill(os.getpid(), signal.SIGINT)
@@ -29,6 +30,7 @@ class SigintWatch:
     ...         pass
     >>> watch.received
     True
+    >>> _ = signal.signal(signal.SIGINT, ignored)
     """
 
     def __init__(self) -> None:

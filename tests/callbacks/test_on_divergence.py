@@ -41,6 +41,9 @@ def test_stop_keeps_the_history_and_finite_weights_and_warns(digits):
     assert torch.isfinite(weights).all()
     proba = clf.predict_proba(digits[0])
     assert np.isfinite(proba).all()
+    pytest.importorskip("matplotlib")
+    figure = clf.plot_history(metrics=["loss", "acc"])  # what the student wanted to look at
+    assert [ax.get_ylabel() for ax in figure.axes] == ["loss", "acc"]
 
 
 class BreakWeightsAfter(Callback):

@@ -145,7 +145,7 @@ class _StopAtEpoch(Callback):
             raise KeyboardInterrupt
 
 
-def test_ctrl_c_during_a_fit_reaches_the_caller_but_a_callback_stop_does_not():
+def test_ctrl_c_during_a_fit_reaches_the_caller_but_a_callback_stop_does_not(ctrl_c_raises):
     X, y = load_digits(return_X_y=True)
     X = X[:200] / 16
     y = y[:200]

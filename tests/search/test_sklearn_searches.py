@@ -267,7 +267,7 @@ class _CtrlCAtEpoch(Callback):
             os.kill(os.getpid(), signal.SIGINT)
 
 
-def test_ctrl_c_in_a_grid_search_stops_it_and_scores_no_cut_short_fit(digits):
+def test_ctrl_c_in_a_grid_search_stops_it_and_scores_no_cut_short_fit(digits, ctrl_c_raises):
     X, y = digits
     clf = MLPClassifier(max_epochs=10, callbacks=[_CtrlCAtEpoch()], random_state=0)
     search = GridSearchCV(clf, {"learning_rate": [1e-3, 1e-2]}, cv=2, error_score=np.nan)
