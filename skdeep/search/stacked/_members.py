@@ -156,6 +156,8 @@ def why_not_stackable(estimator: BaseNetwork) -> str | None:
         return "optimizer: LBFGS needs a closure over one network's loss"
     if getattr(estimator, "callbacks", None):
         return "callbacks: user callbacks run on one net at a time"
+    if estimator.net_.augmentation is not None:
+        return "augmentation: a stack's members share each batch, not their own augmented views"
     schedule = getattr(estimator, "lr_schedule", None)
     if not (schedule in _STACKABLE_SCHEDULES or isinstance(schedule, _STACKABLE_SCHEDULE_TYPES)):
         return (
