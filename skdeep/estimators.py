@@ -40,8 +40,9 @@ class MLPClassifier(NetworkClassifier):
     {classifier_parameters}
     input_shape : tuple of int or None, default=None
         The ``(channels, height, width)`` (or ``(height, width)``) of flattened image rows,
-        used only by ``augmentation``, which needs it; its values must number
-        ``n_features``, which ``fit`` checks. The network itself sees the flat rows.
+        used only by ``augmentation``, which needs it; ``fit`` checks that
+        ``channels * height * width`` is the number of features. The network itself sees the
+        flat rows.
     {augmentation_parameter}
 
     Attributes

@@ -175,16 +175,41 @@ class RandomAffine:
         # of each axis (which differ when the image is not square).
         cos, sin = torch.cos(angle) / factor, torch.sin(angle) / factor
         aspect = height / width
-        row_x = torch.stack([cos, sin * aspect, -(cos * tx + sin * aspect * ty)], dim=1)
-        row_y = torch.stack([-sin / aspect, cos, sin / aspect * tx - cos * ty], dim=1)
-        return torch.stack([row_x, row_y], dim=1)
+        sin_x, sin_y = sin * aspect, sin / aspect
+        rows = (cos, sin_x, -(cos * tx + sin_x * ty), -sin_y, cos, sin_y * tx - cos * ty)
+        return torch.stack(rows, dim=1).view(-1, 2, 3)
+
+    def _base_grid(self, device, dtype) -> torch.Tensor:
+        """``affine_grid``'s identity grid, ``(height * width, 3)``: each pixel's (x, y, 1).
+
+        Kept between batches: ``affine_grid`` builds it anew at every call.
+        """
+        cached = self.__dict__.get("_grid")
+        if cached is None or cached.device != torch.device(device) or cached.dtype != dtype:
+            _, height, width = self.image_shape
+            xs = (torch.arange(width, device=device, dtype=dtype) * 2 + 1) / width - 1
+            ys = (torch.arange(height, device=device, dtype=dtype) * 2 + 1) / height - 1
+            grid = torch.ones(height, width, 3, device=device, dtype=dtype)
+            grid[..., 0] = xs
+            grid[..., 1] = ys[:, None]
+            cached = self._grid = grid.reshape(-1, 3)
+        return cached
 
     def warp(self, X: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-        """``X`` (images or flat rows) warped by the matrices ``theta``, in its own layout."""
-        images = X.reshape(len(X), *self.image_shape)
-        grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+        """``X`` (images or flat rows) warped by the matrices ``theta``, in its own layout.
+
+        The sampling grid is ``affine_grid(theta, align_corners=False)``'s, computed from a
+        kept identity grid; the warp is ``grid_sample``'s (bilinear, zeros outside).
+        """
+        channels, height, width = self.image_shape
+        images = X.reshape(len(X), channels, height, width)
+        grid = torch.matmul(self._base_grid(X.device, X.dtype), theta.transpose(1, 2))
         warped = F.grid_sample(
-            images, grid, mode="bilinear", padding_mode="zeros", align_corners=False
+            images,
+            grid.view(len(X), height, width, 2),
+            mode="bilinear",
+            padding_mode="zeros",
+            align_corners=False,
         )
         return warped.reshape(X.shape)
 
