@@ -6,8 +6,10 @@ kornia is installed, with kornia's ``RandomAffine`` (the same ranges, per-image 
 its place. One epoch of each variant in turn, the order rotating every repeat, so that all see
 the same machine load; each fit's first epoch is a warm-up and not timed. The ratios are those
 of each repeat's epochs (then their median), in wall time (skorch's ``dur``) and in the CPU
-time of the training thread (one torch thread by default), which other processes on a shared
-machine disturb far less than the wall time.
+time of the training thread (one torch thread by default). On a busy machine both vary from
+fit to fit by more than augmentation costs; the ``share`` column does not: the CPU time spent
+inside the augmentation calls, as a fraction of the same epoch's CPU time. On a CPU only (a
+GPU's kernels run asynchronously, so the share would mean nothing there).
 
 Usage::
 
@@ -65,37 +67,65 @@ def kornia_augmentation(ranges: dict[str, float]):
     return apply
 
 
+# CPU seconds spent inside the augmentation since the epoch began (reset by EpochCPUTime).
+AUGMENT_CPU_S = [0.0]
+
+
+class Timed:
+    """An augmentation that adds the CPU time of each call to ``AUGMENT_CPU_S``."""
+
+    def __init__(self, augment) -> None:
+        self.augment = augment
+
+    def __call__(self, X: torch.Tensor) -> torch.Tensor:
+        start = time.thread_time()
+        out = self.augment(X)
+        AUGMENT_CPU_S[0] += time.thread_time() - start
+        return out
+
+
 def variants(cls) -> dict:
     """Estimator classes for each variant: none, skdeep's, kornia's (when installed)."""
     ranges = check_augmentation("standard")
-    found = {"none": (cls, None), "skdeep": (cls, "standard")}
+
+    class WithSkdeep(cls):
+        def _augmentation(self):
+            augment = super()._augmentation()
+            return None if augment is None else Timed(augment)
+
+    found = {"none": (cls, None), "skdeep": (WithSkdeep, "standard")}
     if kornia_augmentation(ranges) is not None:
 
         class WithKornia(cls):
             def _augmentation(self):
-                return None if self.augmentation is None else kornia_augmentation(ranges)
+                if self.augmentation is None:
+                    return None
+                return Timed(kornia_augmentation(ranges))
 
-        WithKornia.__name__ = cls.__name__
         found["kornia"] = (WithKornia, "standard")
+    for variant_cls, _ in found.values():
+        variant_cls.__name__ = cls.__name__
     return found
 
 
 class EpochCPUTime(Callback):
     """Records each epoch's CPU time of the training thread in the history, as ``cpu_s``.
 
-    With one torch thread the whole step runs in the calling thread, so this is the work the
-    epoch did, little changed by other processes on the machine (unlike ``dur``, wall time).
+    With one torch thread the whole step runs in the calling thread. The part of it spent
+    inside the augmentation is recorded as ``augment_cpu_s``.
     """
 
     def on_epoch_begin(self, net, **kwargs):
+        AUGMENT_CPU_S[0] = 0.0
         self.start = time.thread_time()
 
     def on_epoch_end(self, net, **kwargs):
         net.history.record("cpu_s", time.thread_time() - self.start)
+        net.history.record("augment_cpu_s", AUGMENT_CPU_S[0])
 
 
-def epoch_seconds(cls, params: dict, augmentation, X, y, device: str) -> tuple[float, float]:
-    """The wall and CPU seconds of the second epoch of a fit (the first is a warm-up)."""
+def epoch_seconds(cls, params: dict, augmentation, X, y) -> tuple[float, ...]:
+    """Wall, CPU and augmentation CPU seconds of a fit's second epoch (the first warms up)."""
     clf = cls(
         **params,
         augmentation=augmentation,
@@ -103,10 +133,11 @@ def epoch_seconds(cls, params: dict, augmentation, X, y, device: str) -> tuple[f
         validation_fraction=0.0,
         n_threads=torch.get_num_threads(),
         callbacks=[EpochCPUTime()],
-        device=device,
+        device="cpu",
         random_state=0,
     ).fit(X, y)
-    return float(clf.history_[-1, "dur"]), float(clf.history_[-1, "cpu_s"])
+    last = clf.history_[-1]
+    return float(last["dur"]), float(last["cpu_s"]), float(last["augment_cpu_s"])
 
 
 def main(argv=None) -> dict:
@@ -115,7 +146,6 @@ def main(argv=None) -> dict:
     parser.add_argument("--subset", type=int, default=10000, help="first N training images")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated")
-    parser.add_argument("--device", default="cpu")
     parser.add_argument(
         "--threads",
         type=int,
@@ -129,27 +159,29 @@ def main(argv=None) -> dict:
     X, y = X[: args.subset], y[: args.subset]
     load_before = os.getloadavg()
     print(
-        f"{source}: {len(X)} rows; device {args.device}, torch {torch.__version__}, "
+        f"{source}: {len(X)} rows; CPU, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load average "
         + ", ".join(f"{v:.2f}" for v in load_before)
     )
     results: dict = {"source": source, "rows": len(X), "load_before": load_before, "configs": {}}
     print(
         f"{'config':<11} {'variant':<7} {'wall s':>7} {'ratio':>6} {'best':>6}   "
-        f"{'cpu s':>6} {'ratio':>6} {'best':>6}   (ratios to none, medians over repeats)"
+        f"{'cpu s':>6} {'ratio':>6} {'best':>6}   {'share':>5}   (ratios to none; share: of"
+        " the epoch's CPU time inside the augmentation; medians over repeats)"
     )
     for config in args.configs.split(","):
         cls, params = CONFIGS[config]
         found = variants(cls)
         names = list(found)
-        times: dict[str, dict[str, list[float]]] = {n: {"wall": [], "cpu": []} for n in names}
+        times = {n: {"wall": [], "cpu": [], "share": []} for n in names}
         for repeat in range(args.repeats):
             order = names[repeat % len(names) :] + names[: repeat % len(names)]
             for name in order:
                 variant_cls, augmentation = found[name]
-                wall, cpu = epoch_seconds(variant_cls, params, augmentation, X, y, args.device)
+                wall, cpu, augment = epoch_seconds(variant_cls, params, augmentation, X, y)
                 times[name]["wall"].append(wall)
                 times[name]["cpu"].append(cpu)
+                times[name]["share"].append(augment / cpu)
         rows = {}
         for name in names:
             row = rows[name] = {}
@@ -162,12 +194,14 @@ def main(argv=None) -> dict:
                     "median_ratio": statistics.median(ratios),
                     "best_ratio": min(mine) / min(base),
                 }
+            row["augment_share"] = times[name]["share"]
+            row["median_augment_share"] = share = statistics.median(times[name]["share"])
             wall, cpu = row["wall"], row["cpu"]
             print(
                 f"{config:<11} {name:<7} {wall['median_epoch_s']:>7.3f} "
                 f"{wall['median_ratio']:>6.3f} {wall['best_ratio']:>6.3f}   "
                 f"{cpu['median_epoch_s']:>6.3f} {cpu['median_ratio']:>6.3f} "
-                f"{cpu['best_ratio']:>6.3f}",
+                f"{cpu['best_ratio']:>6.3f}   {share:>5.1%}",
                 flush=True,
             )
         results["configs"][config] = rows

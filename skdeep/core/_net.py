@@ -3,7 +3,8 @@
 It adds to :class:`skorch.NeuralNet`: sample weights and L1/L2 weight penalties in the loss,
 training and validation accuracies for classifiers (and ``predict`` returning class indices, so
 that skorch's ``EpochScoring`` and ``BatchScoring`` can score them), ``partial_fit`` for a given
-number of epochs, and on a GPU the training step captured in a CUDA graph
+number of epochs, the augmentation of each training batch's images
+(:mod:`skdeep.core._augment`), and on a GPU the training step captured in a CUDA graph
 (:mod:`skdeep.core._graph_step`).
 """
 
