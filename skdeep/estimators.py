@@ -11,12 +11,21 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .core import NetworkClassifier, NetworkRegressor, as_layer_sizes, fill_doc
+from .core import (
+    AUGMENTATION_PRESETS,
+    NetworkClassifier,
+    NetworkRegressor,
+    as_layer_sizes,
+    check_augmentation,
+    fill_doc,
+    make_augmentation,
+)
 from .modules import CNN, MLP
 
 _MLP_CONSTRAINTS = {
     "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")]
 }
+_AUGMENTATION_CONSTRAINTS = {"augmentation": [StrOptions(set(AUGMENTATION_PRESETS)), dict, None]}
 
 
 @fill_doc
@@ -32,6 +41,12 @@ class MLPClassifier(NetworkClassifier):
     {layer_parameters}
     {training_parameters}
     {classifier_parameters}
+    input_shape : tuple of int or None, default=None
+        The ``(channels, height, width)`` (or ``(height, width)``) of flattened image rows,
+        used only by ``augmentation``, which needs it; ``fit`` checks that
+        ``channels * height * width`` is the number of features. The network itself sees the
+        flat rows.
+    {augmentation_parameter}
 
     Attributes
     ----------
@@ -56,6 +71,8 @@ class MLPClassifier(NetworkClassifier):
     _parameter_constraints: dict = {
         **NetworkClassifier._parameter_constraints,
         **_MLP_CONSTRAINTS,
+        **_AUGMENTATION_CONSTRAINTS,
+        "input_shape": ["array-like", None],
     }
 
     def __init__(
@@ -83,6 +100,8 @@ class MLPClassifier(NetworkClassifier):
         callbacks=None,
         class_weight=None,
         label_smoothing=0.0,
+        input_shape=None,
+        augmentation=None,
         random_state=None,
         device="auto",
         compile="auto",
@@ -91,6 +110,18 @@ class MLPClassifier(NetworkClassifier):
         verbose=0,
     ):
         self._store_init_arguments(locals())
+
+    def _augmentation(self):
+        shape = None
+        if self.input_shape is not None:
+            shape = _infer_image_shape((self.n_features_in_,), self.input_shape)
+        elif check_augmentation(self.augmentation) is not None:
+            raise ValueError(
+                f"augmentation={self.augmentation!r} transforms images, but MLPClassifier "
+                "takes flat rows: give input_shape=(channels, height, width) of the images "
+                f"the {self.n_features_in_} features of a row hold, or use CNNClassifier."
+            )
+        return None if shape is None else make_augmentation(self.augmentation, shape)
 
     def _build_module(self, n_outputs: int) -> MLP:
         return MLP(
@@ -292,6 +323,7 @@ class CNNClassifier(NetworkClassifier):
     {layer_parameters}
     {training_parameters}
     {classifier_parameters}
+    {augmentation_parameter}
 
     Attributes
     ----------
@@ -317,6 +349,7 @@ class CNNClassifier(NetworkClassifier):
         "padding": [StrOptions({"same", "valid"})],
         "dense_units": ["array-like", Interval(Integral, 1, None, closed="left")],
         "input_shape": ["array-like", None],
+        **_AUGMENTATION_CONSTRAINTS,
     }
     _array_kwargs: dict = {"dtype": np.float32, "allow_nd": True}
     _positive_int_tuples = ("filters", "kernel_sizes", "dense_units")
@@ -351,6 +384,7 @@ class CNNClassifier(NetworkClassifier):
         callbacks=None,
         class_weight=None,
         label_smoothing=0.0,
+        augmentation=None,
         random_state=None,
         device="auto",
         compile="auto",
@@ -359,6 +393,9 @@ class CNNClassifier(NetworkClassifier):
         verbose=0,
     ):
         self._store_init_arguments(locals())
+
+    def _augmentation(self):
+        return make_augmentation(self.augmentation, self.input_shape_)
 
     def _validate_X_y(self, X, y, reset: bool):
         X, y = super()._validate_X_y(X, y, reset)

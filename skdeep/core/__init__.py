@@ -5,6 +5,7 @@ layers above them (search, compare, studies). It imports the layers below it (ca
 persistence, onnx, freezing, modules, utils) and never the layers above.
 """
 
+from ._augment import AUGMENTATION_PRESETS, check_augmentation, make_augmentation
 from ._base import BaseNetwork, as_layer_sizes
 from ._classifier import NetworkClassifier
 from ._docstrings import fill_doc
@@ -14,6 +15,7 @@ from ._net import CPU_PREDICT_BATCH_SIZE
 from ._regressor import NetworkRegressor
 
 __all__ = [
+    "AUGMENTATION_PRESETS",
     "CPU_PREDICT_BATCH_SIZE",
     "MODULE_PREFIX",
     "BaseNetwork",
@@ -21,7 +23,9 @@ __all__ = [
     "NetworkRegressor",
     "as_layer_sizes",
     "build_module",
+    "check_augmentation",
     "check_output_shape",
     "fill_doc",
+    "make_augmentation",
     "per_sample_loss",
 ]

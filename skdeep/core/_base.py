@@ -22,6 +22,7 @@ from ..callbacks import LR_SCHEDULES, estimator_callbacks, restore_checkpoints, 
 from ..modules import INITIALIZERS, make_activation
 from ..utils.device import resolve_device, seeded
 from ..utils.threads import predict_thread_count
+from ._augment import RandomAffine
 from ._data import BatchIterator, TensorData
 from ._input_checks import check_finite_input, check_validation_rows, reject_non_numeric_columns
 from ._introspection import IntrospectionMixin
@@ -136,6 +137,13 @@ class BaseNetwork(IntrospectionMixin, BaseEstimator):
     def _class_weights(self, y_encoded: np.ndarray) -> np.ndarray | None:
         return None
 
+    def _augmentation(self) -> RandomAffine | None:
+        """The augmentation of training batches (None: off), checked when ``fit`` starts.
+
+        Estimators with an ``augmentation`` parameter build it from that and their image shape.
+        """
+        return None
+
     # -- training ---------------------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -174,6 +182,8 @@ class BaseNetwork(IntrospectionMixin, BaseEstimator):
                 if first_call and stopped_early(self.net_):
                     epochs = 0  # the restored fit had already stopped early
             self.net_.target_scale_ = self._target_scale(y_encoded)  # named on a divergence
+            # Set at every call, so that set_params between partial_fit calls takes effect.
+            self.net_.augmentation = self._augmentation()
             train, valid = self._datasets(X, y_encoded, weights, device)
             self.net_.train_split = None if valid is None else _PredefinedSplit(valid)
             self.net_.partial_fit(train, epochs=epochs)
@@ -200,6 +210,7 @@ class BaseNetwork(IntrospectionMixin, BaseEstimator):
         y_encoded = self._encode_targets(y, first_call=first_call, classes=classes)
         weights = self._combined_weights(sample_weight, X, y_encoded)
         if first_call:
+            self._augmentation()  # refuses a bad augmentation before any training
             self._seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         return X, y_encoded, weights
 
@@ -285,6 +296,7 @@ class BaseNetwork(IntrospectionMixin, BaseEstimator):
             classification=isinstance(self, ClassifierMixin),
             graph_step=self.compile,
             n_threads=self.n_threads,
+            augmentation=self._augmentation(),
             **{f"optimizer__{key}": value for key, value in optimizer_kwargs.items()},
         )
         return net.initialize()

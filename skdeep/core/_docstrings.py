@@ -151,6 +151,21 @@ CLASSIFIER_PARAMETERS_DOC = """\
         (``early_stopping_monitor="valid_acc"`` stops on the accuracy instead). 0 disables
         it."""
 
+AUGMENTATION_PARAMETER_DOC = """\
+    augmentation : "standard", dict or None, default=None
+        Random shifts, rotations and scalings of the training images, drawn anew for each
+        image of each batch, so that every epoch sees other versions of them: a dict with any
+        of ``"shift"`` (the largest shift along each axis, in pixels), ``"rotation"`` (the
+        largest rotation, in degrees, at most 180) and ``"scale"`` (the largest relative
+        change of size, below 1), each drawn uniformly between minus and plus that amount
+        about the image's centre (a missing key is 0); ``"standard"`` is
+        ``{"shift": 2, "rotation": 10, "scale": 0.1}``, the classic ranges for 28x28 digits.
+        Pixels moved in from outside the image are 0. Applied on the device to each training
+        batch before the forward pass, never to the validation rows, ``predict``, ``score``
+        or an ONNX export; seeded by ``random_state``. A fit with it trains eagerly, not in a
+        CUDA graph, and ``StackedSearchCV`` fits such candidates one at a time. Checked when
+        ``fit`` starts. See ``docs/callbacks.md``."""
+
 FITTED_ATTRIBUTES_DOC = """\
     net_ : skorch.NeuralNet
         The trained skorch net; ``net_.module_`` is the torch module.
@@ -186,6 +201,7 @@ def fill_doc(cls: type) -> type:
         layer_parameters=LAYER_PARAMETERS_DOC.lstrip(),
         training_parameters=TRAINING_PARAMETERS_DOC.lstrip(),
         classifier_parameters=CLASSIFIER_PARAMETERS_DOC.lstrip(),
+        augmentation_parameter=AUGMENTATION_PARAMETER_DOC.lstrip(),
         fitted_attributes=FITTED_ATTRIBUTES_DOC.lstrip(),
     )
     return cls

@@ -49,6 +49,10 @@ def model_reason(net) -> str | None:
     """
     from ._fast_loop import implements
 
+    if getattr(net, "augmentation", None) is not None:
+        # Not captured: the augmented batch and its random draws would have to be replayed
+        # inside the graph, which no test on a GPU has checked yet.
+        return "augmentation transforms each training batch before the forward pass"
     hooked = [name for name, cb in net.callbacks_ if implements(cb, "on_grad_computed")]
     if hooked:
         return f"callbacks {hooked} implement on_grad_computed, which needs skorch's closure step"

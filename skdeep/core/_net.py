@@ -3,7 +3,8 @@
 It adds to :class:`skorch.NeuralNet`: sample weights and L1/L2 weight penalties in the loss,
 training and validation accuracies for classifiers (and ``predict`` returning class indices, so
 that skorch's ``EpochScoring`` and ``BatchScoring`` can score them), ``partial_fit`` for a given
-number of epochs, and on a GPU the training step captured in a CUDA graph
+number of epochs, the augmentation of each training batch's images
+(:mod:`skdeep.core._augment`), and on a GPU the training step captured in a CUDA graph
 (:mod:`skdeep.core._graph_step`).
 """
 
@@ -90,6 +91,11 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
         afterwards); ``"auto"`` times training steps to choose (:mod:`skdeep.utils.threads`).
         ``n_threads_`` is the count the last training ended with; each epoch's count is in
         the history as ``n_threads``, each probe's step times as ``thread_probe``.
+    augmentation : callable or None, default=None
+        Applied to the features of each training batch, after the batch is gathered and
+        before the forward pass (the estimators' ``augmentation``:
+        :class:`skdeep.core._augment.RandomAffine`); never to validation or predicted
+        batches. A training step with it runs eagerly, not in a CUDA graph.
     """
 
     def __init__(
@@ -100,6 +106,7 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
         classification: bool = False,
         graph_step: str = "auto",
         n_threads="auto",
+        augmentation=None,
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -108,6 +115,7 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
         self.classification = classification
         self.graph_step = graph_step
         self.n_threads = n_threads
+        self.augmentation = augmentation
 
     @property
     def _default_callbacks(self):
@@ -215,6 +223,13 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
         data = batch[0] if isinstance(batch, (tuple, list)) else batch
         tuner.end(start, len(data) if isinstance(data, torch.Tensor) else -1)
         return step
+
+    def train_step_single(self, batch, **fit_params):
+        augmentation = self.augmentation
+        if augmentation is not None:
+            X, target = batch
+            batch = (augmentation(X), target)
+        return super().train_step_single(batch, **fit_params)
 
     def _timed_train_step(self, batch, **fit_params):
         static = self.__dict__.get("static_step_")

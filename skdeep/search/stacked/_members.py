@@ -159,6 +159,8 @@ def why_not_stackable(estimator: BaseNetwork) -> str | None:
         return "callbacks: user callbacks run on one net at a time"
     if getattr(estimator, "on_divergence", "raise") != "raise":
         return "on_divergence: a stack fails a diverged member; 'stop' and 'continue' train alone"
+    if estimator.net_.augmentation is not None:
+        return "augmentation: a stack's members share each batch, not their own augmented views"
     schedule = getattr(estimator, "lr_schedule", None)
     if not (schedule in _STACKABLE_SCHEDULES or isinstance(schedule, _STACKABLE_SCHEDULE_TYPES)):
         return (

@@ -247,6 +247,22 @@ def test_different_shapes_train_in_separate_stacks_and_unstackable_ones_alone(di
     assert search.cv_results_["mean_test_score"][4] == plain.cv_results_["mean_test_score"][4]
 
 
+def test_candidates_with_augmentation_are_fitted_alone_as_their_separate_fits(digits):
+    X, y = digits
+    grid = {"augmentation": [None, {"shift": 1, "rotation": 10}], "learning_rate": [1e-3, 1e-2]}
+    base = MLPClassifier(**BASE, input_shape=(1, 8, 8), random_state=0)
+    search = StackedSearchCV(base, grid, cv=2).fit(X, y)
+    plain = GridSearchCV(base, grid, cv=2).fit(X, y)
+    params = search.cv_results_["params"]
+    groups = search.cv_results_["stack_group"].tolist()
+    for i, candidate in enumerate(params):
+        assert (groups[i] == -1) == (candidate["augmentation"] is not None)
+        if candidate["augmentation"] is not None:  # each with its own augmented batches
+            assert search.cv_results_["mean_test_score"][i] == pytest.approx(
+                plain.cv_results_["mean_test_score"][i], abs=1e-12
+            )
+
+
 def test_max_stack_splits_a_group_without_changing_the_results(digits):
     X, y = digits
     grid = {"learning_rate": [1e-3, 3e-3, 1e-2]}
