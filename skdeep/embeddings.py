@@ -26,6 +26,9 @@ NUMERIC_EMBEDDINGS = ("periodic", "piecewise_linear")
 # The starting points the package recommends for an MLP: 24 for the periodic embeddings
 # (which end with a ReLU), 12 for the piecewise-linear ones (version "B", no activation).
 DEFAULT_D_EMBEDDING = {"periodic": 24, "piecewise_linear": 12}
+# The package warns of a feature with one bin (two distinct values: a one-hot column), which
+# works as min-max scaling.
+_ONE_BIN_WARNING = ".*has just two bin edges"
 
 
 def _rtdl():
@@ -36,10 +39,13 @@ def quantile_bins(X: np.ndarray, n_bins: int) -> list[np.ndarray]:
     """The bin edges of each column of ``X`` at its ``n_bins`` quantiles, for piecewise-linear
     embeddings.
 
-    The package's ``compute_bins`` (quantile bins, Section 3.2.1 of the paper): edges at the
-    quantiles ``0, 1/n_bins, ..., 1`` with repeated values dropped, so a column of few distinct
-    values gets fewer bins. At most ``len(X) - 1`` bins; a column constant on ``X`` gets the one
-    bin ``[v, v + 1]``.
+    The quantile bins of the paper (Section 3.2.1) as the package's ``compute_bins`` defines
+    them: edges at the quantiles ``0, 1/n_bins, ..., 1`` (linear interpolation) with repeated
+    values dropped, so a column of few distinct values gets fewer bins. The quantile positions
+    are computed exactly, in float64: rounding them as ``torch.quantile`` does in float32 puts
+    a spurious edge a few ulps from a repeated value (``0.99999988`` in a 0/1 column), a bin
+    whose encoding multiplies its input by some 10^7. At most ``len(X) - 1`` bins; a column
+    constant on ``X`` gets the one bin ``[v, v + 1]``.
 
     Parameters
     ----------
@@ -54,25 +60,29 @@ def quantile_bins(X: np.ndarray, n_bins: int) -> list[np.ndarray]:
 
     Examples
     --------
-    >>> X = np.array([[0.0, 5.0], [1.0, 5.0], [2.0, 5.0], [3.0, 5.0]])
+    >>> X = np.array([[0.0, 5.0, 0.0], [1.0, 5.0, 1.0], [2.0, 5.0, 1.0], [3.0, 5.0, 0.0]])
     >>> [edges.tolist() for edges in quantile_bins(X, n_bins=2)]
-    [[0.0, 1.5, 3.0], [5.0, 6.0]]
+    [[0.0, 1.5, 3.0], [5.0, 6.0], [0.0, 0.5, 1.0]]
     """
     X = np.asarray(X, dtype=np.float32)
-    bins: list[np.ndarray | None] = [None] * X.shape[1]
-    varying = [j for j in range(X.shape[1]) if len(X) > 1 and np.ptp(X[:, j]) > 0]
-    for j in set(range(X.shape[1])) - set(varying):
-        value = float(X[0, j]) if len(X) else 0.0
-        bins[j] = np.array([value, value + 1.0], dtype=np.float32)
-    if varying and len(X) == 2:  # one bin: the package asks for fewer bins than rows
-        for j in varying:
-            bins[j] = np.sort(X[:, j])
-    elif varying:
-        computed = _rtdl().compute_bins(
-            torch.from_numpy(np.ascontiguousarray(X[:, varying])), n_bins=min(n_bins, len(X) - 1)
-        )
-        for j, edges in zip(varying, computed, strict=True):
-            bins[j] = edges.numpy().astype(np.float32)
+    n_rows = len(X)
+    n_bins = min(n_bins, max(n_rows - 1, 1))
+    positions = np.linspace(0.0, 1.0, n_bins + 1) * (n_rows - 1)
+    # Positions within rounding error of a row are that row.
+    rounded = np.round(positions)
+    positions = np.where(np.abs(positions - rounded) < 1e-9, rounded, positions)
+    below = np.floor(positions).astype(int)
+    above = np.minimum(below + 1, n_rows - 1)
+    fraction = positions - below
+    bins = []
+    for column in X.T:
+        values = np.sort(column.astype(np.float64))
+        if n_rows == 0 or values[0] == values[-1]:
+            value = float(values[0]) if n_rows else 0.0
+            bins.append(np.array([value, value + 1.0], dtype=np.float32))
+            continue
+        edges = values[below] + fraction * (values[above] - values[below])
+        bins.append(np.unique(edges.astype(np.float32)))
     return bins
 
 
@@ -106,8 +116,7 @@ def make_numeric_embedding(
     # meta tensors of their real shapes, so that nothing in proportion to d_embedding is
     # allocated.
     with torch.device("cpu"), warnings.catch_warnings():
-        # A feature of two distinct values (a one-hot column) has one bin, which is fine.
-        warnings.filterwarnings("ignore", message=".*has just two bin edges")
+        warnings.filterwarnings("ignore", message=_ONE_BIN_WARNING)
         edges = [torch.as_tensor(np.asarray(b, dtype=np.float32)) for b in bins]
         embedding = rtdl.PiecewiseLinearEmbeddings(
             edges, 1 if sizing else d_embedding, activation=False, version="B"
