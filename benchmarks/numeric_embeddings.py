@@ -43,7 +43,7 @@ def _machine() -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=30, help="epochs per fit (default 30)")
+    parser.add_argument("--epochs", type=int, default=15, help="epochs per fit (default 15)")
     parser.add_argument("--seeds", default="0,1", help="comma-separated seeds (default 0,1)")
     parser.add_argument("--batch-size", type=int, default=256, help="default 256")
     parser.add_argument("--out", type=Path, help="write the results as JSON")
