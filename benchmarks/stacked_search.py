@@ -95,7 +95,11 @@ def searches(args) -> dict:
 def main(argv=None) -> dict:
     default_data = str(get_data_home())  # $SKDEEP_DATA, else ~/skdeep_data
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=default_data, help="folder of the MNIST files (default: the data home, $SKDEEP_DATA or ~/skdeep_data)")
+    parser.add_argument(
+        "--data",
+        default=default_data,
+        help="folder of the MNIST files (default: the data home, $SKDEEP_DATA or ~/skdeep_data)",
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--max-samples", type=int, default=10000, help="first N training images")
     parser.add_argument("--epochs", type=int, default=2)
