@@ -4,7 +4,8 @@ Gorishniy, Rubachev and Babenko (2022), "On Embeddings for Numerical Features in
 Learning": each feature is mapped to a vector of ``d_embedding`` values before the MLP, either
 through periodic functions of learned frequencies or through a piecewise-linear encoding over
 quantile bins of the training rows. The modules are the authors' own
-(``rtdl_num_embeddings``, the ``tables`` extra), imported when one is built.
+(``rtdl_num_embeddings``, the ``tables`` extra), imported when one is built; the bins are
+computed here.
 
 Pure torch and numpy: nothing here knows about scikit-learn or skorch.
 """
