@@ -185,10 +185,17 @@ def test_tiny_tables_with_constant_and_binary_columns_fit(recwarn):
 
 
 def test_stacked_search_trains_embedded_networks_alone(table):
+    from skdeep.search import StackedSearchCV
+
     X, y = table
     reg = MLPRegressor(numeric_embedding="periodic", **FAST).fit(X, y)
     assert "numeric_embedding='periodic'" in why_not_stackable(reg)
     assert why_not_stackable(MLPRegressor(**FAST).fit(X, y)) is None
+    grid = {"numeric_embedding": [None, "piecewise_linear"], "learning_rate": [1e-3]}
+    search = StackedSearchCV(MLPRegressor(**{**FAST, "max_epochs": 1}), grid, cv=2).fit(X, y)
+    groups = search.cv_results_["stack_group"].tolist()
+    assert groups[0] != -1 and groups[1] == -1  # the embedded one is fitted alone
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
 
 
 @pytest.mark.parametrize("kind", KINDS)
