@@ -20,16 +20,50 @@ from .core import (
     fill_doc,
     make_augmentation,
 )
+from .embeddings import NUMERIC_EMBEDDINGS, EmbeddingMLP, quantile_bins
 from .modules import CNN, MLP
 
 _MLP_CONSTRAINTS = {
-    "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")]
+    "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+    "numeric_embedding": [StrOptions(set(NUMERIC_EMBEDDINGS)), None],
+    "d_embedding": [Interval(Integral, 1, None, closed="left"), None],
+    "n_bins": [Interval(Integral, 2, None, closed="left")],
 }
 _AUGMENTATION_CONSTRAINTS = {"augmentation": [StrOptions(set(AUGMENTATION_PRESETS)), dict, None]}
 
 
+class _NumericEmbeddingMixin:
+    """The MLPs' module, with or without a numeric embedding, and the bins it learns in fit."""
+
+    def _fit_input_encoding(self, X, y_encoded) -> None:
+        self.__dict__.pop("embedding_bins_", None)
+        if self.numeric_embedding == "piecewise_linear":
+            split = self._validation_indices(y_encoded)
+            self.embedding_bins_ = quantile_bins(X if split is None else X[split[0]], self.n_bins)
+
+    def _build_module(self, n_outputs: int) -> MLP | EmbeddingMLP:
+        layers = {
+            "activation": self.activation,
+            "dropout": self.dropout,
+            "batch_norm": self.batch_norm,
+            "kernel_initializer": self.kernel_initializer,
+        }
+        sizes = as_layer_sizes(self.hidden_layer_sizes)
+        if self.numeric_embedding is None:
+            return MLP(self.n_features_in_, n_outputs, sizes, **layers)
+        return EmbeddingMLP(
+            self.n_features_in_,
+            n_outputs,
+            sizes,
+            numeric_embedding=self.numeric_embedding,
+            d_embedding=self.d_embedding,
+            bins=getattr(self, "embedding_bins_", None),
+            **layers,
+        )
+
+
 @fill_doc
-class MLPClassifier(NetworkClassifier):
+class MLPClassifier(_NumericEmbeddingMixin, NetworkClassifier):
     """Multi-layer perceptron classifier, trained by skorch on PyTorch.
 
     Softmax output and cross-entropy loss; binary problems use two outputs, so
@@ -39,6 +73,7 @@ class MLPClassifier(NetworkClassifier):
     ----------
     {architecture_parameters}
     {layer_parameters}
+    {embedding_parameters}
     {training_parameters}
     {classifier_parameters}
     input_shape : tuple of int or None, default=None
@@ -53,6 +88,7 @@ class MLPClassifier(NetworkClassifier):
     classes_ : ndarray of shape (n_classes,)
         The labels, as given (strings, ints, bools ...).
     {fitted_attributes}
+    {embedding_attributes}
 
     Examples
     --------
@@ -82,6 +118,9 @@ class MLPClassifier(NetworkClassifier):
         dropout=0.0,
         batch_norm=False,
         kernel_initializer="glorot_uniform",
+        numeric_embedding=None,
+        d_embedding=None,
+        n_bins=48,
         optimizer="adam",
         learning_rate=1e-3,
         momentum=None,
@@ -123,20 +162,9 @@ class MLPClassifier(NetworkClassifier):
             )
         return None if shape is None else make_augmentation(self.augmentation, shape)
 
-    def _build_module(self, n_outputs: int) -> MLP:
-        return MLP(
-            self.n_features_in_,
-            n_outputs,
-            as_layer_sizes(self.hidden_layer_sizes),
-            activation=self.activation,
-            dropout=self.dropout,
-            batch_norm=self.batch_norm,
-            kernel_initializer=self.kernel_initializer,
-        )
-
 
 @fill_doc
-class MLPRegressor(NetworkRegressor):
+class MLPRegressor(_NumericEmbeddingMixin, NetworkRegressor):
     """Multi-layer perceptron regressor, trained by skorch on PyTorch.
 
     Linear output layer; one or several targets. Targets are used as given: scale them
@@ -146,6 +174,7 @@ class MLPRegressor(NetworkRegressor):
     ----------
     {architecture_parameters}
     {layer_parameters}
+    {embedding_parameters}
     {training_parameters}
     loss : {{"mse", "mae", "huber"}}, default="mse"
         Mean squared error, mean absolute error, or Huber loss (delta 1).
@@ -155,6 +184,7 @@ class MLPRegressor(NetworkRegressor):
     n_outputs_ : int
         Number of targets.
     {fitted_attributes}
+    {embedding_attributes}
 
     Examples
     --------
@@ -180,6 +210,9 @@ class MLPRegressor(NetworkRegressor):
         dropout=0.0,
         batch_norm=False,
         kernel_initializer="glorot_uniform",
+        numeric_embedding=None,
+        d_embedding=None,
+        n_bins=48,
         optimizer="adam",
         learning_rate=1e-3,
         momentum=None,
@@ -205,8 +238,6 @@ class MLPRegressor(NetworkRegressor):
         verbose=0,
     ):
         self._store_init_arguments(locals())
-
-    _build_module = MLPClassifier._build_module
 
 
 def _caller_level() -> int:

@@ -343,11 +343,17 @@ def layer_table(module: nn.Module, example: torch.Tensor) -> list[tuple[str, str
 def penalized_parameters(module: nn.Module) -> list[nn.Parameter]:
     """Return the weights that L1/L2 penalties apply to: matrices and kernels, not biases or norms.
 
+    A module with a ``penalized_parameters`` method of its own (an MLP behind a numeric
+    embedding, whose embedding is not penalised) says which they are.
+
     Examples
     --------
     >>> [tuple(p.shape) for p in penalized_parameters(MLP(3, 2, (4,)))]
     [(4, 3), (2, 4)]
     """
+    own = getattr(module, "penalized_parameters", None)
+    if callable(own):
+        return list(own())
     return [p for p in module.parameters() if p.dim() > 1]
 
 

@@ -1,5 +1,6 @@
 """scikit-learn's own estimator checks on every skdeep estimator."""
 
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skdeep import CNNClassifier, MLPClassifier, MLPRegressor
@@ -24,4 +25,18 @@ ESTIMATORS = [
     ESTIMATORS, expected_failed_checks=lambda estimator: estimator._expected_failed_checks()
 )
 def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+# The MLPs with each numeric embedding (about 4.5 minutes on 2 CPU cores: run with -m slow).
+@pytest.mark.slow
+@parametrize_with_checks(
+    [
+        MLPRegressor(numeric_embedding="piecewise_linear", **FAST),
+        MLPClassifier(numeric_embedding="periodic", **FAST),
+    ],
+    expected_failed_checks=lambda estimator: estimator._expected_failed_checks(),
+)
+def test_sklearn_compatible_with_numeric_embeddings(estimator, check):
+    pytest.importorskip("rtdl_num_embeddings")
     check(estimator)

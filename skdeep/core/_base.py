@@ -212,7 +212,15 @@ class BaseNetwork(IntrospectionMixin, BaseEstimator):
         if first_call:
             self._augmentation()  # refuses a bad augmentation before any training
             self._seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+            self._fit_input_encoding(X, y_encoded)
         return X, y_encoded, weights
+
+    def _fit_input_encoding(self, X: np.ndarray, y_encoded: np.ndarray) -> None:
+        """Learn what the module's input layer needs from the data, on the first call of a fit.
+
+        After the seed is drawn, so that :meth:`_validation_indices` gives the rows that will
+        train; the MLPs' piecewise-linear bins come from those rows only.
+        """
 
     def _check_architecture(self) -> None:
         """Check what ``_parameter_constraints`` cannot: tuple entries, and bools as counts."""

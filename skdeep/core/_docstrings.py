@@ -22,6 +22,25 @@ LAYER_PARAMETERS_DOC = """\
         Initialisation of the weights (Keras' names; biases start at zero). ``"default"``
         keeps PyTorch's initialisation."""
 
+EMBEDDING_PARAMETERS_DOC = """\
+    numeric_embedding : {"periodic", "piecewise_linear"} or None, default=None
+        Embed each feature into ``d_embedding`` values before the first layer, as in Gorishniy
+        et al. (2022), "On Embeddings for Numerical Features in Tabular Deep Learning", with
+        the authors' ``rtdl-num-embeddings`` (``pip install 'skdeep[tables]'``). The MLP then
+        takes the ``n_features * d_embedding`` embedded values. ``"periodic"`` (the paper's
+        PLR): cosines and sines of 48 learned frequencies per feature (initial scale 0.01),
+        then a linear layer and a ReLU per feature. ``"piecewise_linear"`` (PLE, the package's
+        version "B"): a linear embedding plus a learned embedding of each feature's position
+        in its quantile bins, which ``fit`` computes on the rows that train (not the
+        validation rows) into ``embedding_bins_``. Meant for numeric, scaled features; L1/L2
+        penalties apply to the MLP's layers, not to the embedding. None: no embedding.
+    d_embedding : int >= 1 or None, default=None
+        Values per feature of ``numeric_embedding``; None gives the package's recommended
+        starting points for an MLP, 24 for ``"periodic"`` and 12 for ``"piecewise_linear"``.
+    n_bins : int >= 2, default=48
+        Quantile bins per feature of ``"piecewise_linear"`` (the package's default): at most
+        one fewer than the training rows, fewer for a feature of few distinct values."""
+
 TRAINING_PARAMETERS_DOC = """\
     optimizer : {"sgd", "adam", "adamw", "nadam", "rmsprop", "adagrad"}, default="adam"
         The torch optimizer, in its fused or foreach implementation where torch has one.
@@ -191,6 +210,11 @@ FITTED_ATTRIBUTES_DOC = """\
     feature_names_in_ : ndarray of str
         Column names seen in ``fit``, when ``X`` was a DataFrame with string column names."""
 
+EMBEDDING_ATTRIBUTES_DOC = """\
+    embedding_bins_ : list of ndarray of float32
+        With ``numeric_embedding="piecewise_linear"``: the bin edges of each feature, computed
+        by the first fit (``partial_fit`` and ``warm_start`` keep them) on its training rows."""
+
 
 def fill_doc(cls: type) -> type:
     """Class decorator: substitute the shared parameter docs into ``cls.__doc__``."""
@@ -199,9 +223,11 @@ def fill_doc(cls: type) -> type:
     cls.__doc__ = cls.__doc__.format(
         architecture_parameters=ARCHITECTURE_PARAMETERS_DOC.lstrip(),
         layer_parameters=LAYER_PARAMETERS_DOC.lstrip(),
+        embedding_parameters=EMBEDDING_PARAMETERS_DOC.lstrip(),
         training_parameters=TRAINING_PARAMETERS_DOC.lstrip(),
         classifier_parameters=CLASSIFIER_PARAMETERS_DOC.lstrip(),
         augmentation_parameter=AUGMENTATION_PARAMETER_DOC.lstrip(),
         fitted_attributes=FITTED_ATTRIBUTES_DOC.lstrip(),
+        embedding_attributes=EMBEDDING_ATTRIBUTES_DOC.lstrip(),
     )
     return cls

@@ -60,6 +60,25 @@ def _count(value, low: int = 0) -> bool:
     return isinstance(value, Integral) and not isinstance(value, bool) and value >= low
 
 
+# The fixed weights of a piecewise-linear encoding hold n_features x (most edges - 1) values,
+# twice; load computes them on the CPU from the file's edges, so they are bounded.
+MAX_ENCODING_VALUES = 2**24
+
+
+def _check_bins(bins, n_features) -> str | None:
+    """Why ``bins`` cannot be an MLP's ``embedding_bins_``, or None when they can."""
+    if not isinstance(bins, list) or not _count(n_features, 1) or len(bins) != n_features:
+        return f"it is not a list of n_features_in_={n_features} arrays of edges"
+    for j, edges in enumerate(bins):
+        if not (isinstance(edges, np.ndarray) and edges.dtype == np.float32 and edges.ndim == 1):
+            return f"the edges of feature {j} are not a 1-D float32 array"
+        if len(edges) < 2 or not np.isfinite(edges).all() or not (np.diff(edges) > 0).all():
+            return f"the edges of feature {j} are not two or more increasing finite values"
+    if n_features * max(len(edges) for edges in bins) > MAX_ENCODING_VALUES:
+        return f"its encoding would hold more than {MAX_ENCODING_VALUES} values"
+    return None
+
+
 def _check_fitted_value(name: str, value, fitted: dict) -> None:
     n_features = fitted.get("n_features_in_")
     if name in ("n_features_in_", "n_outputs_", "n_threads_"):
@@ -83,6 +102,11 @@ def _check_fitted_value(name: str, value, fitted: dict) -> None:
         )
     elif name == "feature_names_in_":
         ok = isinstance(value, np.ndarray) and value.shape == (n_features,)
+    elif name == "embedding_bins_":
+        why = _check_bins(value, n_features)
+        if why is not None:
+            raise Refused(f"its fitted attribute embedding_bins_ is not valid: {why}")
+        ok = True
     else:  # input_shape_
         ok = (
             isinstance(value, tuple)
@@ -105,10 +129,13 @@ _COMMON_FITTED = (
 # The fitted state each class has, and the attributes that must be present.
 _FITTED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "MLPClassifier": (
-        (*_COMMON_FITTED, "classes_", "out_activation_"),
+        (*_COMMON_FITTED, "classes_", "out_activation_", "embedding_bins_"),
         ("n_features_in_", "classes_"),
     ),
-    "MLPRegressor": ((*_COMMON_FITTED, "n_outputs_"), ("n_features_in_", "n_outputs_")),
+    "MLPRegressor": (
+        (*_COMMON_FITTED, "n_outputs_", "embedding_bins_"),
+        ("n_features_in_", "n_outputs_"),
+    ),
     "CNNClassifier": (
         (*_COMMON_FITTED, "classes_", "out_activation_", "input_shape_"),
         ("n_features_in_", "classes_", "input_shape_"),

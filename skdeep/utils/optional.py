@@ -1,4 +1,4 @@
-"""Optional dependencies of the search tools, imported only when a function needs them."""
+"""Optional dependencies, imported only when a function needs them."""
 
 from __future__ import annotations
 
@@ -6,8 +6,15 @@ import importlib
 from types import ModuleType
 
 
-def require(module: str) -> ModuleType:
+def require(module: str, extra: str = "all") -> ModuleType:
     """Import ``module`` or raise an ImportError that says how to install it.
+
+    Parameters
+    ----------
+    module : str
+        The module to import.
+    extra : str, default="all"
+        The skdeep extra that installs it, named in the error.
 
     Examples
     --------
@@ -20,7 +27,7 @@ def require(module: str) -> ModuleType:
         package = module.split(".")[0].replace("_", "-")
         raise ImportError(
             f"This part of skdeep needs {package}, which is not installed; install it "
-            "with `pip install skdeep[all]`."
+            f"with `pip install 'skdeep[{extra}]'`."
         ) from error
 
 

@@ -217,3 +217,74 @@ def test_genuine_files_of_every_estimator_still_load(data, tmp_path, make):
     estimator = make().fit(X, y)
     loaded = load(estimator.save(tmp_path / "model.skdeep"))
     np.testing.assert_array_equal(loaded.predict(X), estimator.predict(X))
+
+
+@pytest.fixture(scope="module")
+def saved_with_bins(data, tmp_path_factory):
+    pytest.importorskip("rtdl_num_embeddings")
+    X, y = data
+    reg = MLPRegressor(
+        hidden_layer_sizes=(8,), numeric_embedding="piecewise_linear", n_bins=8, **TINY
+    ).fit(X, y.astype(np.float32))
+    return reg, reg.save(tmp_path_factory.mktemp("bins") / "model.skdeep")
+
+
+def _edges(values, dtype="<f4"):
+    return {"__ndarray__": list(values), "dtype": dtype, "shape": [len(values)]}
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda bins: bins.pop(), r"not a list of n_features_in_=16 arrays"),
+        (lambda bins: bins.__setitem__(3, _edges([2.0, 1.0])), "feature 3 are not two or more"),
+        (lambda bins: bins.__setitem__(0, _edges([1.0])), "feature 0 are not two or more"),
+        (lambda bins: bins.__setitem__(1, _edges([0, 1], "<i8")), "feature 1 are not a 1-D"),
+        (lambda bins: bins.__setitem__(2, [0.0, 1.0]), "feature 2 are not a 1-D"),
+        (
+            lambda bins: bins.__setitem__(2, _edges([0.0, {"__float__": "inf"}])),
+            "feature 2 are not two or more increasing finite",
+        ),
+    ],
+)
+def test_forged_embedding_bins_are_refused(saved_with_bins, tmp_path, edit, message):
+    _, path = saved_with_bins
+    forged = rewrite(
+        path, tmp_path / "bins.skdeep", lambda m: edit(m["fitted"]["embedding_bins_"])
+    )
+    refused(forged, "embedding_bins_ is not valid: .*" + message)
+
+
+def test_bins_whose_encoding_is_huge_are_refused_before_it_is_built(
+    saved_with_bins, tmp_path, monkeypatch
+):
+    _, path = saved_with_bins
+
+    def huge(manifest):
+        bins = manifest["fitted"]["embedding_bins_"]
+        bins[0] = _edges(np.arange(2**20 + 1, dtype=np.float32).tolist())
+
+    forged = rewrite(path, tmp_path / "huge.skdeep", huge)
+
+    def never(*args, **kwargs):
+        raise AssertionError("the embedding was built")
+
+    monkeypatch.setattr("skdeep.embeddings.make_numeric_embedding", never)
+    refused(forged, "its encoding would hold more than 16777216 values")
+
+
+def test_a_wide_embedding_is_sized_without_allocating_it(saved_with_bins, tmp_path):
+    _, path = saved_with_bins
+    # 16 features x 8 bins x 10^9 float32 values: 512 GB, which could not be allocated.
+    forged = rewrite(
+        path, tmp_path / "wide.skdeep", lambda m: m["params"].update(d_embedding=10**9)
+    )
+    refused(forged, r"describe a network of \d+ bytes of weights, but its module.pt")
+
+
+def test_a_piecewise_linear_model_without_its_bins_is_refused(saved_with_bins, tmp_path):
+    _, path = saved_with_bins
+    forged = rewrite(
+        path, tmp_path / "nobins.skdeep", lambda m: m["fitted"].pop("embedding_bins_")
+    )
+    refused(forged, "need the bin edges")

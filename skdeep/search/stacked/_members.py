@@ -149,6 +149,11 @@ def why_not_stackable(estimator: BaseNetwork) -> str | None:
     'batch_norm: batch norm layers mix the samples of a batch'
     """
     module = estimator.net_.module_
+    if getattr(estimator, "numeric_embedding", None) is not None:
+        return (
+            f"numeric_embedding={estimator.numeric_embedding!r}: the stack trains plain MLPs "
+            "(piecewise-linear bins also differ from fold to fold)"
+        )
     if any(isinstance(layer, _UNSTACKABLE_LAYERS) for layer in module.modules()):
         return "batch_norm: batch norm layers mix the samples of a batch"
     if not all(p.requires_grad for p in module.parameters()):
