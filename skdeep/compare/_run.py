@@ -166,10 +166,11 @@ def _check_scorers_fit_the_task(scorers: dict, task: str, y) -> None:
         target = (
             f"numbers ({len(np.unique(y))} distinct values)" if task == "regression" else "classes"
         )
+        other = "classification" if task == "regression" else "regression"
+        scores = f"is a {other} score" if len(wrong) == 1 else f"are {other} scores"
         raise ValueError(
-            f"scoring {wrong} measure {'classification' if task == 'regression' else 'regression'}"
-            f", but this target is {task}: {target}; for {task} use, for instance, "
-            f"{', '.join(DEFAULT_SCORING[task])}."
+            f"scoring {wrong} {scores}, but this target is {task}: {target}; for {task} use, "
+            f"for instance, {', '.join(DEFAULT_SCORING[task])}."
         )
 
 

@@ -255,11 +255,11 @@ def test_report_files_and_refusal_to_overwrite(digits, tmp_path):
 def test_a_score_of_the_other_task_is_refused_before_anything_trains(monkeypatch):
     X, y = make_regression(n_samples=60, n_features=3, random_state=0)
     monkeypatch.setattr(Ridge, "fit", lambda *a, **k: pytest.fail("trained"))
-    with pytest.raises(ValueError, match=r"scoring \['accuracy'\] measure classification, but "
+    with pytest.raises(ValueError, match=r"scoring \['accuracy'\] is a classification score, but "
                        r"this target is regression: numbers \(\d+ distinct values\)"):
         compare({"ridge": Ridge()}, X, np.round(y), scoring="accuracy", progress="quiet")
     X, y = load_digits(return_X_y=True)
-    with pytest.raises(ValueError, match=r"scoring \['r2'\] measure regression"):
+    with pytest.raises(ValueError, match=r"scoring \['r2'\] is a regression score"):
         compare({"dummy": DummyClassifier()}, X, y, scoring=["accuracy", "r2"], progress="quiet")
 
 
