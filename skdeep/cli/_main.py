@@ -322,8 +322,8 @@ def _add_compare_command(commands) -> None:
     compare.add_argument(
         "--epochs",
         type=positive_int,
-        help="most epochs of the networks, which stop early when their validation loss stalls "
-        "for 10 epochs (default 100)",
+        help="epochs of the networks, over which their one-cycle learning rate rises and "
+        "falls (default 40 for the MLP, 15 for the CNN)",
     )
     compare.add_argument(
         "--threads",

@@ -52,8 +52,13 @@ def device_type(text: str) -> str:
     return text
 
 
+# skdeep's scorers that read the validation columns of a network's history.
+HISTORY_SCORERS = ("best_valid_loss", "neg_best_valid_loss", "best_valid_accuracy")
+
+
 def scoring_type(text: str) -> list[str]:
-    """Comma-separated scorer names, scikit-learn's or skdeep's, each checked."""
+    """Comma-separated scorer names of ``compare --scoring``, scikit-learn's or skdeep's,
+    each checked."""
     from sklearn.metrics import get_scorer_names
 
     from ..scorers import SCORERS, get_scorer
@@ -72,6 +77,12 @@ def scoring_type(text: str) -> list[str]:
                 f"{name!r} is neither a scikit-learn scorer (sklearn.metrics.get_scorer_names()) "
                 f"nor one of skdeep's ({', '.join(sorted(SCORERS))}).{hint}"
             ) from None
+        if name in HISTORY_SCORERS:
+            raise argparse.ArgumentTypeError(
+                f"{name!r} reads a validation split, and compare's networks train on every "
+                "training row of a fold (no split); use a score of the fold's test rows, such "
+                "as accuracy or neg_log_loss."
+            )
     return list(dict.fromkeys(names))
 
 

@@ -139,6 +139,7 @@ def test_a_bad_option_exits_2_before_training_and_creates_nothing(tmp_path):
         (["--models", "xgboost"], "argument --models: unknown models ['xgboost']"),
         (["--models", ","], "argument --models: give at least one model name"),
         (["--scoring", "acuracy"], "Did you mean accuracy"),
+        (["--scoring", "accuracy,best_valid_loss"], "'best_valid_loss' reads a validation split"),
         (["--random-state", "-1"], "argument --random-state: must be at least 0"),
         (["--max-samples", "zero"], "argument --max-samples: expected a whole number"),
     ],
@@ -214,7 +215,7 @@ def test_a_model_failing_on_every_fold_exits_1_and_the_report_says_failed(tmp_pa
     # skdeep's history scorer cannot score a classical model: it fails on every fold.
     result = run_cli(
         "compare", *QUICK, "--epochs", "2", "--models", "mlp,logistic",
-        "--scoring", "best_valid_loss,accuracy", "--out", "run", cwd=tmp_path,
+        "--scoring", "accuracy_per_second,accuracy", "--out", "run", cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
     assert "error: LogisticRegression failed on every fold: TypeError:" in result.stderr
@@ -381,11 +382,19 @@ def test_ctrl_c_stops_a_run_at_once_exits_130_and_reports_nothing(tmp_path, comm
     assert not (tmp_path / "run" / "report.md").exists()
 
 
-def test_the_help_and_the_docs_give_the_same_epochs_default(capsys):
+def test_the_help_and_the_docs_give_the_recipes_epochs(capsys):
+    from skdeep.baselines import NETWORK_RECIPES
+
     with pytest.raises(SystemExit):
         main(["compare", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    assert "--epochs EPOCHS most epochs of the networks" in help_text
-    assert "(default 100)" in help_text
+    epochs = {name: recipe["max_epochs"] for name, recipe in NETWORK_RECIPES.items()}
+    assert epochs["mlp_classification"] == epochs["mlp_regression"]
+    default = (
+        f"(default {epochs['mlp_classification']} for the MLP, "
+        f"{epochs['cnn_classification']} for the CNN)"
+    )
+    assert "--epochs EPOCHS epochs of the networks" in help_text
+    assert default in help_text
     guide = " ".join((REPO / "docs" / "compare.md").read_text().split())
-    assert "sets the most epochs they may train (default 100)" in guide
+    assert f"sets their epochs {default}" in guide

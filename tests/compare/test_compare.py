@@ -312,7 +312,7 @@ def test_names_of_the_previous_release_stay_importable_from_compare():
     from skdeep.utils import tasks
 
     for name in baselines.__all__:
-        if name != "with_network_preprocessing":
+        if name not in ("with_network_preprocessing", "NETWORK_RECIPES"):
             assert getattr(skdeep.compare, name) is getattr(baselines, name)
     assert skdeep.compare.infer_task is tasks.infer_task
 
@@ -429,3 +429,24 @@ def test_a_fixed_thread_count_makes_a_comparison_with_a_cnn_repeat_exactly(digit
     pd.testing.assert_frame_equal(first.fold_scores, second.fold_scores)
     assert all(m[-1].n_threads == 1 for m in default_models(
         "classification", X, ["cnn", "mlp"], n_threads=1).values())  # fmt: skip
+
+
+def test_the_default_networks_train_with_their_recipes_for_the_epochs_asked():
+    from skdeep.baselines import NETWORK_RECIPES
+
+    X = np.zeros((10, 64))
+    models = default_models("classification", X, ["mlp", "cnn"], max_epochs=7, device="cpu")
+    regressor = default_models("regression", X, ["mlp"], device="cpu")["MLP"].regressor[-1]
+    networks = {
+        "mlp_classification": models["MLP"][-1],
+        "cnn_classification": models["CNN"][-1],
+        "mlp_regression": regressor,
+    }
+    for key, network in networks.items():
+        params = network.get_params()
+        expected = {**NETWORK_RECIPES[key], "device": "cpu", "random_state": 0}
+        if key != "mlp_regression":
+            expected["max_epochs"] = 7
+        assert {name: params[name] for name in expected} == expected, key
+        assert params["lr_schedule"] == "one_cycle" and params["validation_fraction"] == 0.0
+    assert regressor.max_epochs == NETWORK_RECIPES["mlp_regression"]["max_epochs"]
