@@ -232,6 +232,13 @@ def _tune(args: argparse.Namespace) -> int:
         f"test {metric} of the best, refitted on all training rows: "
         f"{summary[f'test_{metric}']:.4f}"
     )
+    ensemble = summary.get("ensemble")
+    if ensemble:
+        print(
+            f"test {metric} of the ensemble of trials {ensemble['trials']}: "
+            f"{ensemble[f'test_{metric}']:.4f}; best_estimator: the {summary['best_estimator']} "
+            "(the better on the selection rows)"
+        )
     baseline = summary.get("baseline")
     if baseline:
         print(
@@ -364,7 +371,8 @@ def _add_tune_command(commands) -> None:
         help="search a network's hyper-parameters within a time budget, then test the best once",
         description="Optuna search (strong first trials, then TPE, median pruning by epoch) "
         "of one network on a validation split of the training rows; the best is refitted on "
-        "all of them and scored once on the test rows. Writes report.md, summary.json, "
+        "all of them and scored once on the test rows, beside the ensemble of the run's three "
+        "best trials. Writes report.md, summary.json, "
         "trials.csv, figures and TensorBoard logs. Rerun with the same --out (or --storage) to "
         "resume the study and add trials.",
     )

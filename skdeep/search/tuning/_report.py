@@ -173,6 +173,22 @@ def write_report(
         + (", cut short by the budget" if summary["refit_stopped_by_budget"] else "")
         + ".",
     ]
+    ensemble = summary.get("ensemble")
+    if ensemble:
+        trials = ", ".join(str(number) for number in ensemble["trials"])
+        lines.append(
+            f"- Ensemble of this run's {len(ensemble['trials'])} best trials ({trials}), the "
+            f"mean of their {'probabilities' if metric == 'accuracy' else 'predictions'}, each "
+            f"network as its trial trained it: test {metric} **{ensemble[test_key]:.4f}** "
+            f"(validation {metric}: {ensemble[valid_key]:.4f})."
+        )
+    lines.append(
+        f"- `best_estimator`: the {summary['best_estimator']}, the better of the two on the "
+        "selection rows, a tie keeping the refit (the test rows chose nothing)."
+        if ensemble
+        else "- `best_estimator`: the refitted best trial (an ensemble needs two complete "
+        "trials of this run)."
+    )
     if summary.get("warning"):
         lines.append(f"- **Too short**: {summary['warning']}")
     baseline = summary.get("baseline")

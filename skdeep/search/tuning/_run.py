@@ -17,6 +17,7 @@ from ...utils.optional import require
 from ..objective import storage_url
 from ._budget import Budget, BudgetStop, parse_budget
 from ._data import TuneData, check_dataset, load_tune_data
+from ._ensemble import TrialEnsemble
 from ._spaces import MODEL_SPACES, MODELS, data_kind
 from ._study import (
     STUDY_FILE,
@@ -62,6 +63,8 @@ class TuneResult:
     best_estimator: Any
     out: Path
     files: list[Path]
+    refitted: Any = None
+    ensemble: TrialEnsemble | None = None
 
 
 def _check_options(dataset, model: str, target, n_trials, storage, max_epochs, progress) -> None:
@@ -88,6 +91,21 @@ def _check_options(dataset, model: str, target, n_trials, storage, max_epochs, p
         )
     if progress not in ("auto", "lines", "quiet"):
         raise ValueError(f"progress must be 'auto', 'lines' or 'quiet', got {progress!r}.")
+
+
+def _ensemble(data: TuneData, objective: Objective, selection, metric: str, best_value: float):
+    """The ensemble of this run's best trials, and its summary; (None, None) under two trials.
+
+    ``chosen`` says whether it beats the study's best trial (``best_value``) on the selection
+    rows, where every trial was scored; the test rows take no part.
+    """
+    if len(objective.kept) < 2:
+        return None, None
+    _, trials, estimators = zip(*objective.kept, strict=True)
+    ensemble = TrialEnsemble(estimators, trials, data.task)
+    valid = score(data.task, ensemble, *selection)
+    summary = {"trials": list(trials), f"valid_{metric}": valid, "chosen": valid > best_value}
+    return ensemble, summary
 
 
 def _baseline(data: TuneData, random_state: int) -> dict | None:
@@ -135,7 +153,9 @@ def tune(
     configurations for the kind of data (images, a table of classes or of numbers), then
     Optuna's TPE; the median pruner stops poor trials by epoch. When the budget runs out, the
     best trial is refitted on all the training rows for the epochs its early stopping kept,
-    and scored once on the test rows, which nothing before has seen.
+    and scored once on the test rows, which nothing before has seen. So is the ensemble of the
+    run's three best trials (the mean of their probabilities or predictions, each network as
+    its trial trained it); ``best_estimator`` is the better of the two on the selection rows.
 
     Parameters
     ----------
@@ -162,8 +182,9 @@ def tune(
     max_samples : int or None, default=None
         Train (search and refit) on a random subset of the training rows.
     max_epochs : int or None, default=None
-        Epochs per trial; None takes the model's for the data (40 for the MLPs and 20 for
-        the CNN on images, 150 on tables).
+        Epochs per trial; None takes the model's for the data: 40 for the MLPs and 20 for
+        the CNN on images, 150 on tables, and for a one-cycle or cosine schedule (sized to
+        its epochs) 30, 6 and 60.
     device : str, default="auto"
     random_state : int, default=0
         Seeds the splits, the networks and the sampler.
@@ -222,7 +243,6 @@ def tune(
         )
         model_space = MODEL_SPACES[model]
         starting = model_space.start(data_kind(data.images, data.task))
-        epochs = max_epochs or starting.max_epochs
         X_fit, X_valid, y_fit, y_valid = train_test_split(
             data.X_train,
             data.y_train,
@@ -243,8 +263,8 @@ def tune(
         (X_fit, y_fit),
         (X_valid, y_valid),
         budget_clock,
-        max_epochs=epochs,
-        patience=starting.patience,
+        start=starting,
+        max_epochs=max_epochs,
         device=device,
         random_state=random_state,
         refit_factor=refit_factor,
@@ -273,7 +293,7 @@ def tune(
             f"No trial completed in the study {study_name!r} (see {out}/trials.csv once "
             "written); give a larger --budget or more --trials."
         )
-    refit_epochs = int(best.user_attrs.get("best_epoch", epochs))
+    refit_epochs = int(best.user_attrs.get("best_epoch", starting.epochs(best.params, max_epochs)))
     refit_record: dict = {}
     final = make_estimator(
         data,
@@ -289,8 +309,13 @@ def tune(
     refit_start = time.perf_counter()
     final.fit(data.X_train, data.y_train)
     refit_seconds = time.perf_counter() - refit_start
+    # Chosen on the selection rows, before the test rows are looked at.
+    ensemble, ensemble_summary = _ensemble(data, objective, (X_valid, y_valid), metric, best.value)
+    chosen = "ensemble" if ensemble_summary and ensemble_summary["chosen"] else "refit"
     # The one look at the test rows.
     test_score = score(data.task, final, data.X_test, data.y_test)
+    if ensemble is not None:
+        ensemble_summary[f"test_{metric}"] = score(data.task, ensemble, data.X_test, data.y_test)
     elapsed = budget_clock.elapsed()
     baseline = _baseline(data, random_state)
 
@@ -305,6 +330,8 @@ def tune(
         },
         f"valid_{metric}": best.value,
         f"test_{metric}": test_score,
+        "ensemble": ensemble_summary,
+        "best_estimator": chosen,
         **trial_counts(study),
         "trials_this_run": watch.added,
         "search_stopped_by": "budget" if watch.stopped else "trials",
@@ -330,4 +357,5 @@ def tune(
     files = write_report(
         study, summary, out, description=data.description, command=command, metric=metric
     )
-    return TuneResult(summary, study, final, out, files)
+    best_estimator = ensemble if chosen == "ensemble" else final
+    return TuneResult(summary, study, best_estimator, out, files, refitted=final, ensemble=ensemble)

@@ -19,6 +19,8 @@ from ._spaces import ModelSpace, data_kind
 
 # The share of a trial's training rows that its early stopping and the pruner watch.
 EARLY_STOPPING_FRACTION = 0.1
+# The ensemble averages this many of the run's best trials.
+ENSEMBLE_SIZE = 3
 
 
 def metric_name(task: str) -> str:
@@ -57,8 +59,12 @@ def make_estimator(
     """The estimator of one trial (``validating``) or of the refit, with its preprocessing."""
     from ...baselines import make_preprocessor
 
+    network_params = model_space.estimator_params(params)
+    if data.images and model_space.name != "cnn" and network_params.get("augmentation"):
+        side = math.isqrt(data.X_train.shape[1])  # flat square images: 64 or 784 pixels
+        network_params["input_shape"] = (side, side)
     network = _network_class(model_space.name, data.task)(
-        **model_space.estimator_params(params),
+        **network_params,
         max_epochs=max_epochs,
         early_stopping=validating,
         n_iter_no_change=patience,
@@ -109,27 +115,39 @@ class Objective:
         self.X_fit, self.y_fit = fit_rows
         self.X_valid, self.y_valid = valid_rows
         self.budget = budget
-        self.max_epochs = settings["max_epochs"]
-        self.patience = settings["patience"]
+        self.start = settings["start"]
+        self.max_epochs = settings["max_epochs"]  # the user's, or None for the start's
+        self.patience = self.start.patience
         self.device = settings["device"]
         self.random_state = settings["random_state"]
         self.refit_factor = settings["refit_factor"]
         self.kind = data_kind(data.images, data.task)
         self.monitor = "valid_acc" if data.task == "classification" else "valid_loss"
+        # The best complete trials of this run as they were trained, best first: the ensemble's
+        # members.
+        self.kept: list[tuple[float, int, object]] = []
+
+    def _keep(self, value: float, number: int, estimator) -> None:
+        if not math.isfinite(value):
+            return
+        self.kept.append((value, number, estimator))
+        self.kept.sort(key=lambda kept: (-kept[0], kept[1]))
+        del self.kept[ENSEMBLE_SIZE:]
 
     def __call__(self, trial) -> float:
         optuna = require("optuna")
         params = self.model_space.suggest(trial, self.kind)
+        epochs = self.start.epochs(params, self.max_epochs)
         record: dict = {}
         callbacks = [
             BudgetStop(self.budget, self.refit_factor, record),
-            OptunaPruning(trial, monitor=self.monitor, epochs_per_fold=self.max_epochs),
+            OptunaPruning(trial, monitor=self.monitor, epochs_per_fold=epochs),
         ]
         estimator = make_estimator(
             self.data,
             self.model_space,
             params,
-            max_epochs=self.max_epochs,
+            max_epochs=epochs,
             patience=self.patience,
             validating=True,
             callbacks=callbacks,
@@ -155,10 +173,12 @@ class Objective:
                 trial.set_user_attr("stopped_by", stopped_by)
         if record["stopped_by_budget"]:
             stopped_by = "budget"
-        elif record["epochs"] < self.max_epochs:
+        elif record["epochs"] < epochs:
             stopped_by = "early_stopping"
         else:
             stopped_by = "max_epochs"
         trial.set_user_attr("stopped_by", stopped_by)
         trial.set_user_attr("best_epoch", best_epoch(estimator))
-        return score(self.data.task, estimator, self.X_valid, self.y_valid)
+        value = score(self.data.task, estimator, self.X_valid, self.y_valid)
+        self._keep(value, trial.number, estimator)
+        return value

@@ -25,8 +25,8 @@ from skdeep import MLPClassifier
 from skdeep.cli import main
 from skdeep.search.tuning import (
     DATA_KINDS,
+    KIND_SPACES,
     MODEL_SPACES,
-    TABLE_SPACE,
     load_tune_data,
     parse_budget,
     tune,
@@ -132,8 +132,8 @@ def test_parse_budget_reads_units_and_sums_them():
 def _in_space(model_space, params, kind="images") -> bool:
     """Whether ``params`` is a point of the space: every value in its range, none missing."""
     dimensions = dict(model_space.space.dimensions)
-    if kind != "images":
-        dimensions.update(TABLE_SPACE.dimensions)
+    for space in KIND_SPACES[kind]:
+        dimensions.update(space.dimensions)
     layers = params.get("n_layers", 0) if model_space.per_layer is not None else 0
     for layer in range(1, layers + 1):
         for name, dimension in model_space.per_layer.dimensions.items():
@@ -156,7 +156,8 @@ def _in_space(model_space, params, kind="images") -> bool:
 def test_first_trials_are_points_of_the_space_and_tables_get_their_own(model):
     model_space = MODEL_SPACES[model]
     assert set(model_space.starts) <= set(DATA_KINDS)
-    for kind, start in model_space.starts.items():
+    for kind in model_space.starts:
+        start = model_space.start(kind)
         assert start.first_trials
         for params in start.first_trials:
             assert _in_space(model_space, params, kind), params
@@ -200,10 +201,11 @@ def test_tune_writes_its_files_and_scores_the_refit_once(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     for key in ("best_params", "test_accuracy", "n_trials", "n_pruned", "seconds"):
         assert key in summary
-    assert summary["n_trials"] == 3 == len(result.study.trials)
-    # The first trials are the enqueued strong configurations, in order.
+    # The first trials are the enqueued strong configurations, in order; the fourth waits.
     first = MODEL_SPACES["mlp"].start("images").first_trials
-    assert [t.params for t in result.study.trials] == [dict(p) for p in first[:3]]
+    started = [t for t in result.study.trials if t.state.name != "WAITING"]
+    assert summary["n_trials"] == 3 == len(started)
+    assert [t.params for t in started] == [dict(p) for p in first[:3]]
     best = max(
         (t for t in result.study.trials if t.state.name == "COMPLETE"), key=lambda t: t.value
     )
@@ -211,17 +213,17 @@ def test_tune_writes_its_files_and_scores_the_refit_once(tmp_path):
     assert summary["valid_accuracy"] == pytest.approx(best.value)
     # The test accuracy is the refitted estimator's, on the dataset's held-out rows.
     data = load_tune_data("digits")
-    expected = float(np.mean(result.best_estimator.predict(data.X_test) == data.y_test))
+    expected = float(np.mean(result.refitted.predict(data.X_test) == data.y_test))
     assert summary["test_accuracy"] == pytest.approx(expected)
     assert (
-        len(result.best_estimator.history_)
+        len(result.refitted.history_)
         == summary["refit_epochs"]
         == best.user_attrs["best_epoch"]
     )
     trials = pd.read_csv(out / "trials.csv")
     assert trials["trial"].tolist() == [0, 1, 2]
     assert {"state", "width", "learning_rate", "score", "epochs", "seconds"} <= set(trials)
-    assert trials["epochs"].tolist() == [t.user_attrs["epochs"] for t in result.study.trials]
+    assert trials["epochs"].tolist() == [t.user_attrs["epochs"] for t in started]
     for figure in ("history.png", "importance.png", "correlations.png", "parallel.png"):
         assert (out / figure).stat().st_size > 1000
     report = (out / "report.md").read_text()
@@ -249,30 +251,41 @@ def test_the_search_never_sees_the_test_rows(tmp_path, monkeypatch):
         return data
 
     seen = []
-    original_fit, original_predict = MLPClassifier.fit, MLPClassifier.predict
 
-    def fit(self, X, y, **kwargs):
-        seen.append(("fit", set(np.round(np.asarray(X)[:, -1] * 1e4).astype(int))))
-        return original_fit(self, X, y, **kwargs)
+    def recorded(name):
+        original = getattr(MLPClassifier, name)
 
-    def predict(self, X):
-        seen.append(("predict", set(np.round(np.asarray(X)[:, -1] * 1e4).astype(int))))
-        return original_predict(self, X)
+        def method(self, X, *args, **kwargs):
+            seen.append((name, set(np.round(np.asarray(X)[:, -1] * 1e4).astype(int))))
+            return original(self, X, *args, **kwargs)
+
+        return method
 
     monkeypatch.setattr(tune_module, "load_tune_data", load_with_ids)
-    monkeypatch.setattr(MLPClassifier, "fit", fit)
-    monkeypatch.setattr(MLPClassifier, "predict", predict)
+    for name in ("fit", "predict", "predict_proba"):
+        monkeypatch.setattr(MLPClassifier, name, recorded(name))
+    # The id column makes the rows 65 values, no longer 8x8 images: leave out the first
+    # trial, which augments images.
+    mlp = MODEL_SPACES["mlp"]
+    images = mlp.starts["images"]
+    starts = {"images": dataclasses.replace(images, first_trials=images.first_trials[1:])}
+    monkeypatch.setitem(MODEL_SPACES, "mlp", dataclasses.replace(mlp, starts=starts))
     result = tune(
         "digits", budget=None, n_trials=3, max_epochs=2, out=tmp_path / "r", progress="quiet"
     )
     n_train, n_test = result.summary["n_train"], result.summary["n_test"]
     train_ids, test_ids = set(range(n_train)), set(range(n_train, n_train + n_test))
-    *search, (refit_kind, refit_ids), (test_kind, scored_ids) = seen
-    assert len(search) == 2 * 3  # a fit and a validation predict per trial
-    for _, ids in search:
-        assert ids <= train_ids and not ids & test_ids
-    assert (refit_kind, refit_ids) == ("fit", train_ids)  # all training rows, nothing else
-    assert (test_kind, scored_ids) == ("predict", test_ids)  # the one look at the test rows
+    assert result.summary["n_complete"] == 3 and result.ensemble is not None
+    looks = [name for name, ids in seen if ids & test_ids]
+    # The test rows are looked at last: the refit's prediction, and each ensemble member's
+    # probabilities (its prediction), nothing else ever.
+    assert looks == ["predict", "predict_proba", "predict_proba", "predict_proba"]
+    assert all(ids == test_ids for _, ids in seen[-len(looks) :])
+    before = seen[: -len(looks)]
+    for _, ids in before:
+        assert ids <= train_ids
+    fits = [ids for name, ids in before if name == "fit"]
+    assert len(fits) == 3 + 1 and fits[-1] == train_ids  # three trials, and the refit on all
 
 
 class _EpochClock:
@@ -357,7 +370,7 @@ def test_the_refit_trains_the_epochs_its_trial_needed_not_max_epochs(tmp_path, m
     assert trial.params == first
     assert trial.user_attrs["stopped_by"] == "early_stopping"
     assert trial.user_attrs["best_epoch"] == trial.user_attrs["epochs"] - 2 < 60
-    history = result.best_estimator.history_
+    history = result.refitted.history_
     assert len(history) == result.summary["refit_epochs"] == trial.user_attrs["best_epoch"]
     assert "valid_loss" not in history[-1]  # the refit trains on every training row
 
@@ -429,18 +442,19 @@ def test_a_csv_regression_is_scored_by_r2_beside_hist_gradient_boosting(tmp_path
     data = load_tune_data(str(csv), target="price")
     from sklearn.metrics import r2_score
 
-    expected = r2_score(data.y_test, result.best_estimator.predict(data.X_test))
+    expected = r2_score(data.y_test, result.refitted.predict(data.X_test))
     assert summary["test_r2"] == pytest.approx(expected)
     assert summary["n_test"] == 60 and summary["baseline"]["model"] == "HistGradientBoosting"
     widths = summary["best_estimator_params"]["hidden_layer_sizes"]
     assert len(widths) == summary["best_params"]["n_layers"]
     # The refit scales the numbers as the best trial did (the first trials try both ways).
-    scaler = result.best_estimator.regressor_["preprocess"].named_transformers_["numeric"][-1]
+    scaler = result.refitted.regressor_["preprocess"].named_transformers_["numeric"][-1]
     expected = {"quantile": QuantileTransformer, "standard": StandardScaler}
     assert type(scaler) is expected[summary["best_params"]["scaling"]]
     # A table starts from the first trials of tables, not from MNIST's.
     first = MODEL_SPACES["deep-mlp"].start("regression").first_trials
-    assert [t.params for t in result.study.trials] == [dict(p) for p in first]
+    started = [t.params for t in result.study.trials if t.state.name != "WAITING"]
+    assert started == [dict(p) for p in first[:2]]
     assert result.study.trials[0].params != MODEL_SPACES["deep-mlp"].start("images").first_trials[0]
 
 
@@ -533,3 +547,49 @@ def test_too_few_trials_are_called_so_in_the_terminal_and_the_report(tmp_path, c
         patch.chdir(tmp_path)
         assert main([*argv[:2], "1", *argv[3:]]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_the_ensemble_averages_the_runs_best_trials_as_trained_and_is_chosen_on_selection_rows(
+    tmp_path,
+):
+    result = tune(
+        "digits", budget=None, n_trials=4, max_epochs=2, out=tmp_path / "r", progress="quiet"
+    )
+    complete = [t for t in result.study.trials if t.state.name == "COMPLETE"]
+    top = sorted(complete, key=lambda t: (-t.value, t.number))[:3]
+    ensemble, summary = result.ensemble, result.summary["ensemble"]
+    assert ensemble.trials == summary["trials"] == [t.number for t in top]
+    # Each member is its trial's network as trained (two epochs, fitting rows), not refitted.
+    data = load_tune_data("digits")
+    assert all(len(member.history_) == 2 for member in ensemble.estimators)
+    probabilities = np.mean([m.predict_proba(data.X_test) for m in ensemble.estimators], axis=0)
+    np.testing.assert_allclose(ensemble.predict_proba(data.X_test), probabilities)
+    test_accuracy = float(np.mean(ensemble.predict(data.X_test) == data.y_test))
+    assert summary["test_accuracy"] == pytest.approx(test_accuracy)
+    chosen = summary["valid_accuracy"] > max(t.value for t in complete)
+    assert summary["chosen"] is chosen
+    assert result.summary["best_estimator"] == ("ensemble" if chosen else "refit")
+    assert result.best_estimator is (ensemble if chosen else result.refitted)
+    assert f"**{summary['test_accuracy']:.4f}**" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_kind_spaces_reach_the_estimator_and_sized_schedules_train_their_epochs():
+    from skdeep.core import AUGMENTATION_PRESETS
+    from skdeep.search.tuning._spaces import augmentation
+
+    assert augmentation(1.0) == AUGMENTATION_PRESETS["standard"]
+    mlp = MODEL_SPACES["mlp"]
+    params = mlp.start("classification").first_trials[0]
+    assert params["lr_schedule"] == "one_cycle" and params["numeric_embedding"] != "none"
+    network = mlp.estimator_params({**params, "numeric_embedding": "none"})
+    assert network["numeric_embedding"] is None and "scaling" not in network
+    assert network["label_smoothing"] == 0.05 and network["early_stopping_monitor"] == "valid_acc"
+    images = MODEL_SPACES["cnn"].start("images")
+    recipe = MODEL_SPACES["cnn"].estimator_params(images.first_trials[0])
+    assert recipe["augmentation"] == AUGMENTATION_PRESETS["standard"]
+    assert images.epochs(images.first_trials[0]) == images.schedule_epochs == 6
+    assert images.epochs(images.first_trials[1]) == images.max_epochs
+    assert images.epochs(images.first_trials[0], max_epochs=3) == 3
+    # Regression has no classes: nothing to smooth, no accuracy to watch.
+    regression = mlp.start("regression").first_trials[0]
+    assert "label_smoothing" not in regression and "augmentation_strength" not in regression
