@@ -286,8 +286,10 @@ def test_default_compare_on_digits_finishes(tmp_path):
     assert main(["compare", "--out", str(out), "--quiet"]) == 0
     results = pd.read_csv(out / "results.csv", index_col="model")
     assert len(results) == 7
-    assert results.loc["MLP", "accuracy_mean"] > 0.95
-    assert results.loc["CNN", "accuracy_mean"] > 0.95
+    # The networks' recipes put both at least level with the best classical model there.
+    svc = results.loc["SVC (RBF)", "accuracy_mean"]
+    assert results.loc["MLP", "accuracy_mean"] >= svc
+    assert results.loc["CNN", "accuracy_mean"] >= svc
 
 
 def test_help_version_and_option_errors_answer_before_torch_is_imported(tmp_path):
