@@ -74,7 +74,10 @@ def augmentation(strength: float) -> dict[str, float] | None:
     """
     if strength <= 0:
         return None
-    return {"shift": 2.0 * strength, "rotation": 10.0 * strength, "scale": 0.1 * strength}
+    # Imported here: the core imports torch, which the option checks must not load.
+    from ...core import AUGMENTATION_PRESETS
+
+    return {key: value * strength for key, value in AUGMENTATION_PRESETS["standard"].items()}
 
 
 def data_kind(images: bool, task: str) -> str:
