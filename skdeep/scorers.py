@@ -103,6 +103,7 @@ class _NetworkScorer:
 
     name = ""
     task: str | None = None  # "classification" for the scores of classes; None for any task
+    reads_validation = False  # True for the scores read from the validation split's history
 
     def __call__(self, estimator, X, y_true, sample_weight=None) -> float:
         return float(self._score(estimator, X, y_true, sample_weight))
@@ -116,6 +117,7 @@ class _NetworkScorer:
 
 class _BestValidLoss(_NetworkScorer):
     name = "best_valid_loss"
+    reads_validation = True
 
     def _score(self, estimator, X, y_true, sample_weight) -> float:
         return -min(_history_values(estimator, "valid_loss"))
@@ -123,6 +125,7 @@ class _BestValidLoss(_NetworkScorer):
 
 class _BestValidAccuracy(_NetworkScorer):
     name = "best_valid_accuracy"
+    reads_validation = True
     task = "classification"
 
     def _score(self, estimator, X, y_true, sample_weight) -> float:

@@ -52,10 +52,6 @@ def device_type(text: str) -> str:
     return text
 
 
-# skdeep's scorers that read the validation columns of a network's history.
-HISTORY_SCORERS = ("best_valid_loss", "neg_best_valid_loss", "best_valid_accuracy")
-
-
 def scoring_type(text: str) -> list[str]:
     """Comma-separated scorer names of ``compare --scoring``, scikit-learn's or skdeep's,
     each checked."""
@@ -68,7 +64,7 @@ def scoring_type(text: str) -> list[str]:
         raise argparse.ArgumentTypeError("give at least one scorer name")
     for name in names:
         try:
-            get_scorer(name)
+            scorer = get_scorer(name)
         except ValueError:
             known = [*get_scorer_names(), *SCORERS]
             close = difflib.get_close_matches(name, known, n=3)
@@ -77,7 +73,7 @@ def scoring_type(text: str) -> list[str]:
                 f"{name!r} is neither a scikit-learn scorer (sklearn.metrics.get_scorer_names()) "
                 f"nor one of skdeep's ({', '.join(sorted(SCORERS))}).{hint}"
             ) from None
-        if name in HISTORY_SCORERS:
+        if getattr(scorer, "reads_validation", False):
             raise argparse.ArgumentTypeError(
                 f"{name!r} reads a validation split, and compare's networks train on every "
                 "training row of a fold (no split); use a score of the fold's test rows, such "
