@@ -1,5 +1,6 @@
 """skdeep tune: options, files, the budget, the test rows kept out of the search, resume."""
 
+import contextlib
 import dataclasses
 import importlib.util
 import json
@@ -383,26 +384,42 @@ def _finished(storage: str) -> list:
     return [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
 
 
+def _count_finished_read_only(database) -> int:
+    # Polled while the run writes: a read-only connection never creates the file or its
+    # tables, which optuna.load_study would, racing the run that is creating them.
+    if not database.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+            query = "SELECT count(*) FROM trials WHERE state IN ('COMPLETE', 'PRUNED')"
+            return db.execute(query).fetchone()[0]
+    except sqlite3.OperationalError:  # tables not created yet
+        return 0
+
+
 def test_a_killed_run_resumes_and_adds_trials(tmp_path, capsys):
     out = tmp_path / "run"
     storage = f"sqlite:///{out / 'study.db'}"
     argv = ["tune", "--dataset", "digits", "--out", str(out), "--epochs", "3", "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "skdeep.cli", *argv, "--budget", "10m"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 240
-        while len(_finished(storage)) < 2:
-            assert process.poll() is None, "the run ended before it was killed"
-            assert time.monotonic() < deadline, "no two trials finished in time"
-            time.sleep(0.5)
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+    errors = tmp_path / "stderr.txt"
+    with errors.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "skdeep.cli", *argv, "--budget", "10m"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        try:
+            deadline = time.monotonic() + 240
+            while _count_finished_read_only(out / "study.db") < 2:
+                if process.poll() is not None:
+                    pytest.fail(f"the run ended before it was killed:\n{errors.read_text()}")
+                assert time.monotonic() < deadline, "no two trials finished in time"
+                time.sleep(0.5)
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
     before = {t.number: t.value for t in _finished(storage)}
     assert not (out / "summary.json").exists()  # killed before its report
 
