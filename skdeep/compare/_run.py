@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv, cross_validate
@@ -127,6 +128,17 @@ def _as_named(estimators) -> dict[str, BaseEstimator]:
             name, suffix = f"{base}_{suffix}", suffix + 1
         named[name] = estimator
     return named
+
+
+def _cap_workers(model: BaseEstimator, count: int) -> None:
+    """Run the joblib workers of ``model`` (each ``n_jobs`` of it, -1 included) at ``count``
+    at most."""
+    capped = {
+        key: min(effective_n_jobs(value), count)
+        for key, value in model.get_params().items()
+        if (key == "n_jobs" or key.endswith("__n_jobs")) and value not in (None, 1)
+    }
+    model.set_params(**capped)
 
 
 def _warm_up(estimators: Mapping[str, BaseEstimator], X, y, train: np.ndarray) -> None:
@@ -288,7 +300,8 @@ def compare(
         n_params = None
         per_fold = []
         first_error = None
-        # A network chooses its threads as it trains (n_threads); a classical model per fold.
+        # A network chooses its threads as it trains (n_threads); a classical model per fold,
+        # its OpenMP/BLAS threads and its joblib workers (a random forest's n_jobs) alike.
         # Beside busy processes, a classical model never starts above the cores left free.
         threads = (
             None
@@ -300,8 +313,11 @@ def compare(
             count = None
             try:
                 with threads.limits() if threads else nullcontext() as count:
+                    model = clone(estimator)
+                    if count is not None:
+                        _cap_workers(model, count)
                     result = cross_validate(
-                        _reporting_epochs(clone(estimator), tracker, f"{name} fold {fold + 1}: "),
+                        _reporting_epochs(model, tracker, f"{name} fold {fold + 1}: "),
                         X,
                         y,
                         cv=[split],

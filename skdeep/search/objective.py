@@ -17,6 +17,7 @@ from sklearn.model_selection import check_cv, cross_validate
 from ..callbacks import TensorBoard
 from ..core import BaseNetwork
 from ..utils.optional import require
+from ..utils.threads import free_workers
 from .pruning import OptunaPruning
 from .space import SearchSpace
 
@@ -302,7 +303,7 @@ class _Objective:
                 cv=self.cv,
                 scoring=self.scoring,
                 params=self.fit_params,
-                n_jobs=self.n_jobs,
+                n_jobs=free_workers(self.n_jobs),
                 error_score="raise",
             )
         except optuna.TrialPruned:
@@ -369,7 +370,9 @@ def make_objective(
     monitor : str, default="valid_loss"
         The history column that pruning reports.
     n_jobs : int or None, default=None
-        Folds fitted in parallel when ``pruning`` is off.
+        Folds fitted in parallel when ``pruning`` is off; on this machine's cores, no more
+        than the processes running when a trial starts leave free
+        (:func:`skdeep.utils.threads.free_workers`).
     error_score : "raise" or float, default=np.nan
         Returned when a fit fails (the error is kept in the trial's ``"error"`` attribute);
         Optuna marks a trial that returns NaN as failed and goes on.

@@ -6,6 +6,8 @@ import functools
 import math
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 import numpy as np
@@ -13,6 +15,9 @@ from joblib import effective_n_jobs
 
 from ..utils.formatting import format_seconds
 from ..utils.optional import require
+from ..utils.threads import free_workers
+
+MODES = ("auto", "bar", "lines", "quiet")
 
 
 class SearchProgress:
@@ -53,8 +58,8 @@ class SearchProgress:
         timeout: float | None = None,
         greater_is_better: bool = True,
     ) -> None:
-        if mode not in ("auto", "bar", "lines", "quiet"):
-            raise ValueError(f"mode must be 'auto', 'bar', 'lines' or 'quiet', got {mode!r}.")
+        if mode not in MODES:
+            raise ValueError(f"mode must be {', '.join(map(repr, MODES))}, got {mode!r}.")
         self.total = total
         self.description = description
         self.mode = mode
@@ -227,6 +232,13 @@ def fit_with_progress(
     **fit_params
         Passed to ``search.fit``.
 
+    Notes
+    -----
+    Beside busy processes, a search on joblib's own backends runs with no more workers than
+    the cores left free (:func:`skdeep.utils.threads.free_workers`): ``n_jobs=-1`` on 2 cores
+    beside one busy process runs one. ``search.n_jobs`` is restored afterwards, and a line
+    says so unless ``mode="quiet"``.
+
     Returns
     -------
     search
@@ -248,16 +260,8 @@ def fit_with_progress(
     """
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}.")
-    name = type(search).__name__
-    if hasattr(search, "n_trials") and hasattr(search, "enable_pruning"):  # OptunaSearchCV
-        progress = SearchProgress(search.n_trials, "search", mode, stream, timeout=search.timeout)
-        callbacks = search.callbacks
-        search.callbacks = [*(callbacks or []), progress]
-        try:
-            return search.fit(X, y, **fit_params)
-        finally:
-            search.callbacks = callbacks
-            progress.close()
+    if mode not in MODES:
+        raise ValueError(f"mode must be {', '.join(map(repr, MODES))}, got {mode!r}.")
     from .stacked import StackedSearchCV
 
     if isinstance(search, StackedSearchCV):
@@ -268,10 +272,44 @@ def fit_with_progress(
                 return search.fit(X, y, **fit_params)
             finally:
                 del search._progress
-    if not hasattr(search, "_run_search"):
+    optuna = hasattr(search, "n_trials") and hasattr(search, "enable_pruning")
+    if not optuna and not hasattr(search, "_run_search"):
         raise TypeError(
             "fit_with_progress takes a scikit-learn search (GridSearchCV, RandomizedSearchCV, "
-            f"HalvingGridSearchCV, HalvingRandomSearchCV) or an OptunaSearchCV, got {name}."
+            "HalvingGridSearchCV, HalvingRandomSearchCV) or an OptunaSearchCV, got "
+            f"{type(search).__name__}."
         )
-    with SearchProgress(None, "search", mode, stream) as progress:
-        return _fit_sklearn(search, X, y, progress, chunk_size, fit_params)
+    with _within_free_cores(search, mode, stream):
+        if not optuna:
+            with SearchProgress(None, "search", mode, stream) as progress:
+                return _fit_sklearn(search, X, y, progress, chunk_size, fit_params)
+        progress = SearchProgress(search.n_trials, "search", mode, stream, timeout=search.timeout)
+        callbacks = search.callbacks
+        search.callbacks = [*(callbacks or []), progress]
+        try:
+            return search.fit(X, y, **fit_params)
+        finally:
+            search.callbacks = callbacks
+            progress.close()
+
+
+@contextmanager
+def _within_free_cores(search, mode: str, stream: TextIO | None) -> Iterator[None]:
+    """Run ``search`` with no more workers than the cores other processes leave free."""
+    wanted = getattr(search, "n_jobs", None)
+    workers = free_workers(wanted)
+    if workers == wanted or workers >= effective_n_jobs(wanted):
+        yield
+        return
+    if mode != "quiet":
+        print(
+            f"search: n_jobs={wanted} runs {workers} of its {effective_n_jobs(wanted)} "
+            "workers: other processes keep the other cores busy.",
+            file=sys.stdout if stream is None else stream,
+            flush=True,
+        )
+    search.n_jobs = workers
+    try:
+        yield
+    finally:
+        search.n_jobs = wanted

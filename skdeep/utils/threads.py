@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import joblib
 import torch
 from threadpoolctl import threadpool_limits
 
@@ -44,6 +45,10 @@ SETTLE_STEPS = 20
 # stays within about 2 % of the steps of a 20-epoch fit.
 STEPS_PER_PROBE_STEP = 50
 REFERENCE_EPOCHS = 20
+# joblib's backends whose workers run on this machine's cores.
+LOCAL_BACKENDS = tuple(
+    joblib.parallel.BACKENDS[name] for name in ("loky", "threading", "multiprocessing")
+)
 # A classical model's first fold must take this long for its second to be timed at 1 thread.
 MIN_PROBED_FOLD_SECONDS = 0.5
 # Steps timed at the chosen count before comparing their mean with the probe's.
@@ -136,6 +141,31 @@ def prior_thread_count(limit: int, busy: float | None = None, cores: int | None 
     if free >= limit:
         return limit
     return max(1, free)
+
+
+def free_workers(n_jobs: int | None, busy: float | None = None, cores: int | None = None):
+    """Return the workers a joblib call with ``n_jobs`` should start: no more than the cores
+    that the processes running now leave free.
+
+    Beside busy processes, ``n_jobs=-1`` (one worker per core) starts workers that wait for a
+    core at every step, and the search runs slower than with fewer. Under joblib's own
+    backends (loky, threads, processes) the count is capped like :func:`prior_thread_count`;
+    under another (Dask, Ray) the workers are not this machine's, and ``n_jobs`` is returned
+    as given, as are None (joblib's default, usually 1) and 1.
+
+    Examples
+    --------
+    >>> free_workers(-1, busy=1, cores=2), free_workers(-1, busy=0, cores=2)
+    (1, 2)
+    >>> free_workers(None, busy=2, cores=2) is None
+    True
+    """
+    if n_jobs is None or n_jobs == 1:
+        return n_jobs
+    backend, _ = joblib.parallel.get_active_backend()
+    if not isinstance(backend, LOCAL_BACKENDS):
+        return n_jobs
+    return prior_thread_count(joblib.effective_n_jobs(n_jobs), busy, cores)
 
 
 def shape_key(module: torch.nn.Module, batch_size: int) -> tuple:

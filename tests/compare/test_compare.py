@@ -415,6 +415,35 @@ def test_beside_busy_processes_a_classical_model_starts_at_the_free_cores(digits
     assert set(result.fold_scores["threads"]) == {1}
 
 
+class _RecordedWorkers(DummyClassifier):
+    """A classifier with joblib workers (``n_jobs``) that records the count of each fold's fit."""
+
+    SEEN: list = []
+
+    def __init__(self, n_jobs=None):
+        super().__init__()
+        self.n_jobs = n_jobs
+
+    def fit(self, X, y, sample_weight=None):
+        if len(X) > 100:  # a fold, not the warm-up
+            self.SEEN.append(self.n_jobs)
+        return super().fit(X, y, sample_weight)
+
+
+@pytest.mark.parametrize(("free", "expected"), [(1, 1), (2, 2)])
+def test_a_classical_models_workers_never_exceed_the_free_cores(
+    digits, monkeypatch, free, expected
+):
+    X, y = digits
+    monkeypatch.setattr(compare_module, "thread_limit", lambda: 2)
+    monkeypatch.setattr(compare_module, "prior_thread_count", lambda limit: free)
+    monkeypatch.setattr(_RecordedWorkers, "SEEN", [])
+    model = Pipeline([("scale", "passthrough"), ("model", _RecordedWorkers(n_jobs=-1))])
+    compare({"forest": model}, X, y, cv=2, baselines=False, progress="quiet")
+    assert _RecordedWorkers.SEEN == [expected, expected]
+    assert model[-1].n_jobs == -1  # the caller's model is left as it was
+
+
 def test_a_fixed_thread_count_makes_a_comparison_with_a_cnn_repeat_exactly(digits):
     X, y = digits
     X, y = X[:300], y[:300]

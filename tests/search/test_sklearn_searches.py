@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from joblib import effective_n_jobs
 from sklearn.datasets import load_digits
 from sklearn.exceptions import FitFailedWarning
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
@@ -23,6 +24,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from skorch.callbacks import Callback
 
+import skdeep.utils.threads as threads
 from skdeep import MLPClassifier
 from skdeep.search import (
     SearchSpace,
@@ -197,6 +199,36 @@ def test_fit_with_progress_prints_lines_and_changes_nothing(grid_search, digits)
         search.cv_results_["mean_test_score"], grid_search.cv_results_["mean_test_score"]
     )
     assert "_run_search" not in vars(search)
+
+
+def _process_id(estimator, X, y) -> float:
+    return float(os.getpid())
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: one worker whatever n_jobs")
+def test_beside_busy_processes_fit_with_progress_starts_no_more_workers_than_cores_free(
+    digits, monkeypatch
+):
+    X, y = digits
+    monkeypatch.setattr(threads, "busy_cores", lambda samples=5: 64.0)  # every core taken
+    search = GridSearchCV(
+        MLPClassifier(random_state=0, **{**FAST, "max_epochs": 1}),
+        {"learning_rate": [1e-3, 1e-2]},
+        cv=2,
+        n_jobs=-1,
+        scoring={"accuracy": "accuracy", "process": _process_id},
+        refit="accuracy",
+    )
+    out = io.StringIO()
+    fit_with_progress(search, X, y, mode="lines", stream=out)
+    results = search.cv_results_
+    processes = np.concatenate([results[f"split{i}_test_process"] for i in range(2)])
+    assert set(processes) == {os.getpid()}  # every fit in this process: one worker
+    assert search.n_jobs == -1
+    assert out.getvalue().splitlines()[0] == (
+        f"search: n_jobs=-1 runs 1 of its {effective_n_jobs(-1)} workers: other processes keep "
+        "the other cores busy."
+    )
 
 
 def test_fit_with_progress_counts_halving_iterations(digits):

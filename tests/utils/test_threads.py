@@ -7,7 +7,8 @@ import os
 import numpy as np
 import pytest
 import torch
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, parallel_config, register_parallel_backend
+from joblib.parallel import ParallelBackendBase
 from sklearn.model_selection import GridSearchCV
 from skorch.callbacks import Callback
 from threadpoolctl import threadpool_limits
@@ -408,3 +409,21 @@ def test_a_probed_count_is_reused_by_fits_of_the_same_shape_only(two_threads, da
     assert "thread_probe" not in same.history_[0]
     other = MLPClassifier(hidden_layer_sizes=(7,), **short).fit(X[:200], y[:200])
     assert set(_recorded(other)) == {2}  # another shape: the prior of an idle machine
+
+
+class _RemoteBackend(ParallelBackendBase):
+    """A backend whose workers are not this machine's (as Dask's or Ray's)."""
+
+    def effective_n_jobs(self, n_jobs):
+        return 16
+
+
+def test_free_workers_caps_local_backends_and_leaves_remote_ones(monkeypatch):
+    monkeypatch.setattr(threads, "busy_cores", lambda samples=5: 3.0)
+    assert threads.free_workers(-1, cores=4) == 1
+    assert threads.free_workers(8, cores=4) == 1
+    with parallel_config(backend="threading"):
+        assert threads.free_workers(2, cores=8) == 2
+    register_parallel_backend("remote-for-test", _RemoteBackend)
+    with parallel_config(backend="remote-for-test"):
+        assert threads.free_workers(-1, cores=4) == -1
