@@ -71,6 +71,22 @@ class Budget:
         """Seconds to keep back for a refit whose epochs are estimated at ``epoch_seconds``."""
         return 1.1 * epoch_seconds + self.margin
 
+    def affordable_epochs(self, epoch_seconds: float, refit_factor: float) -> int:
+        """The most epochs of ``epoch_seconds`` that a trial can train now and still leave
+        the time of its own refit (should it turn out best, ``refit_factor`` times its
+        epochs) and of the refit kept back for the best trial so far (should it not).
+
+        Examples
+        --------
+        >>> budget = Budget(100.0, clock=lambda: 0.0)
+        >>> budget.affordable_epochs(5.0, refit_factor=1.0)  # 97 s over 5 + 5.5 s an epoch
+        9
+        """
+        left = self.left()
+        own = (left - self.margin) / (epoch_seconds * (1 + 1.1 * refit_factor))
+        theirs = (left - self.reserve) / epoch_seconds
+        return math.floor(min(own, theirs))
+
     def left(self) -> float:
         """Seconds until the budget ends (inf without one)."""
         return self.end - self.clock()

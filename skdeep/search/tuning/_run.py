@@ -184,7 +184,7 @@ def tune(
     max_epochs : int or None, default=None
         Epochs per trial; None takes the model's for the data: 40 for the MLPs and 20 for
         the CNN on images, 150 on tables, and for a one-cycle or cosine schedule (sized to
-        its epochs) 30, 6 and 60.
+        its epochs) 30, 6 and 60, or fewer when a pilot fit says the budget holds fewer.
     device : str, default="auto"
     random_state : int, default=0
         Seeds the splits, the networks and the sampler.

@@ -15,12 +15,17 @@ from ...utils.optional import require
 from ..pruning import OptunaPruning
 from ._budget import BudgetStop
 from ._data import TuneData
-from ._spaces import ModelSpace, data_kind
+from ._spaces import SIZED_SCHEDULES, ModelSpace, data_kind
 
 # The share of a trial's training rows that its early stopping and the pruner watch.
 EARLY_STOPPING_FRACTION = 0.1
 # The ensemble averages this many of the run's best trials.
 ENSEMBLE_SIZE = 3
+# A one-cycle or cosine trial's epochs are sized to the budget from a pilot fit of its network
+# on this many batches, for two epochs (the first a warm-up); the estimate is kept this much
+# above the pilot's epoch, for the validation rows scored at each epoch and the machine's swings.
+PILOT_BATCHES = 16
+PILOT_MARGIN = 1.15
 
 
 def metric_name(task: str) -> str:
@@ -134,10 +139,49 @@ class Objective:
         self.kept.sort(key=lambda kept: (-kept[0], kept[1]))
         del self.kept[ENSEMBLE_SIZE:]
 
+    def _pilot_epoch_seconds(self, params: dict) -> float | None:
+        """Seconds an epoch of the fitting rows will take, from a pilot fit of the trial's
+        network on a few batches; None when the pilot fails (the trial will say why)."""
+        from ...baselines import find_network
+
+        pilot = make_estimator(
+            self.data,
+            self.model_space,
+            params,
+            max_epochs=2,
+            patience=self.patience,
+            validating=False,
+            callbacks=[],
+            device=self.device,
+            random_state=self.random_state,
+        )
+        rows = min(len(self.y_fit), PILOT_BATCHES * find_network(pilot).batch_size)
+        try:
+            pilot.fit(self.X_fit[:rows], self.y_fit[:rows])
+        except Exception:  # noqa: BLE001 - the trial itself fails and records the error
+            return None
+        seconds = float(find_network(pilot).history_[-1, "dur"])
+        return PILOT_MARGIN * seconds * len(self.y_fit) / rows
+
+    def _epochs(self, trial, params: dict) -> int:
+        """The trial's epochs: the start's (or the user's), and for a schedule sized to its
+        epochs, no more than the budget holds with the refit, so that it ends its cycle."""
+        epochs = self.start.epochs(params, self.max_epochs)
+        sized = params.get("lr_schedule") in SIZED_SCHEDULES
+        if self.max_epochs is not None or not sized or self.budget.seconds is None:
+            return epochs
+        per_epoch = self._pilot_epoch_seconds(params)
+        if per_epoch is None:
+            return epochs
+        epochs = max(1, min(epochs, self.budget.affordable_epochs(per_epoch, self.refit_factor)))
+        trial.set_user_attr("pilot_seconds_per_epoch", per_epoch)
+        trial.set_user_attr("epochs_planned", epochs)
+        return epochs
+
     def __call__(self, trial) -> float:
         optuna = require("optuna")
         params = self.model_space.suggest(trial, self.kind)
-        epochs = self.start.epochs(params, self.max_epochs)
+        epochs = self._epochs(trial, params)
         record: dict = {}
         callbacks = [
             BudgetStop(self.budget, self.refit_factor, record),

@@ -355,6 +355,59 @@ def test_the_budget_stops_a_trial_between_epochs_and_leaves_time_for_the_refit(
     assert result.study.trials[len(trials)].state.name == "WAITING"  # enqueued, never started
 
 
+def test_a_one_cycle_trial_is_sized_to_the_budget_and_ends_its_cycle(tmp_path, monkeypatch):
+    clock = _EpochClock()
+    monkeypatch.setattr(
+        tune_module, "Budget", lambda seconds: tune_budget.Budget(seconds, clock=clock)
+    )
+    end_epoch = tune_budget.BudgetStop.on_epoch_end
+
+    def one_second_epochs(self, net, **kwargs):
+        clock.now += 1.0
+        end_epoch(self, net, **kwargs)
+
+    monkeypatch.setattr(tune_budget.BudgetStop, "on_epoch_end", one_second_epochs)
+    # The pilot's estimate is what this clock makes an epoch last.
+    monkeypatch.setattr(tune_module.Objective, "_pilot_epoch_seconds", lambda self, p: 1.0)
+    images = MODEL_SPACES["mlp"].start("images")
+    patient = dataclasses.replace(
+        MODEL_SPACES["mlp"], starts={"images": dataclasses.replace(images, patience=1000)}
+    )
+    monkeypatch.setitem(MODEL_SPACES, "mlp", patient)
+    budget = 30.0
+    result = tune("digits", budget=budget, n_trials=1, out=tmp_path / "r", progress="quiet")
+    first = result.study.trials[0]
+    assert first.params["lr_schedule"] == "one_cycle"
+    summary = result.summary
+    factor = summary["n_train"] / (summary["n_fit"] * (1 - tune_module.EARLY_STOPPING_FRACTION))
+    margin = 1.0 + 0.02 * budget
+    affordable = int((budget - margin) / (1.0 + 1.1 * factor))
+    assert affordable < images.schedule_epochs
+    assert first.user_attrs["epochs_planned"] == first.user_attrs["epochs"] == affordable
+    assert first.user_attrs["stopped_by"] == "max_epochs"  # its whole cycle, not cut
+    assert summary["refit_epochs"] == summary["refit_epochs_planned"]
+    assert not summary["refit_stopped_by_budget"]
+
+
+def test_the_pilot_estimates_an_epoch_and_a_failing_pilot_leaves_the_epochs(monkeypatch):
+    data = load_tune_data("digits")
+    objective = tune_module.Objective(
+        data,
+        MODEL_SPACES["mlp"],
+        (data.X_train, data.y_train),
+        (data.X_test, data.y_test),
+        tune_budget.Budget(60.0),
+        start=MODEL_SPACES["mlp"].start("images"),
+        max_epochs=None,
+        device="cpu",
+        random_state=0,
+        refit_factor=1.0,
+    )
+    params = MODEL_SPACES["mlp"].start("images").first_trials[0]
+    assert 0 < objective._pilot_epoch_seconds(params) < 60
+    assert objective._pilot_epoch_seconds({**params, "learning_rate": -1.0}) is None
+
+
 def test_the_refit_trains_the_epochs_its_trial_needed_not_max_epochs(tmp_path, monkeypatch):
     # A high learning rate and a patience of 2: the trial's validation loss bottoms out early.
     images = MODEL_SPACES["mlp"].start("images")
