@@ -219,6 +219,7 @@ def _tune(args: argparse.Namespace) -> int:
         random_state=args.random_state,
         progress=_progress_mode(args),
         command=_command_line(args),
+        workers=args.workers,
     )
     summary = result.summary
     if summary.get("warning"):
@@ -397,6 +398,13 @@ def _add_tune_command(commands) -> None:
     )
     tune.add_argument(
         "--epochs", type=positive_int, help="most epochs per trial (default: the model's)"
+    )
+    tune.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="processes training trials at once on the storage, each with its share of the "
+        "cores (default 1)",
     )
     tune.set_defaults(run=_tune)
 

@@ -142,3 +142,19 @@ def load_tune_data(
         name in IMAGE_DATASETS,
         description,
     )
+
+
+# The share of the training rows that selects among the trials (the rest trains them).
+VALIDATION_SIZE = 0.1
+
+
+def selection_split(data: TuneData, random_state: int) -> tuple:
+    """Split the training rows once into fitting and selection rows: ``X_fit, X_valid, y_fit,
+    y_valid``, the same in every process of a run for the same ``random_state``."""
+    return train_test_split(
+        data.X_train,
+        data.y_train,
+        test_size=VALIDATION_SIZE,
+        random_state=random_state,
+        stratify=data.y_train if data.task == "classification" else None,
+    )

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
-
-from sklearn.model_selection import train_test_split
 
 from ...datasets import IMAGE_DATASETS
 from ...utils.formatting import format_seconds
 from ...utils.machine import load_average
 from ...utils.optional import require
+from ...utils.threads import thread_limit, torch_threads
 from ..objective import storage_url
 from ._budget import Budget, BudgetStop, parse_budget
-from ._data import TuneData, check_dataset, load_tune_data
+from ._data import TuneData, check_dataset, load_tune_data, selection_split
 from ._ensemble import TrialEnsemble
 from ._spaces import MODEL_SPACES, MODELS, data_kind
 from ._study import (
@@ -27,11 +27,25 @@ from ._study import (
     safe_url,
     undone_on_error,
 )
-from ._trial import EARLY_STOPPING_FRACTION, Objective, make_estimator, metric_name, score
+from ._trial import (
+    EARLY_STOPPING_FRACTION,
+    ENSEMBLE_SIZE,
+    Objective,
+    make_estimator,
+    metric_name,
+    score,
+)
 from ._watch import Watch, best_trial, trial_counts
+from ._workers import (
+    KEPT_FOLDER,
+    end_workers,
+    load_kept,
+    start_workers,
+    trial_limit,
+    wait_for_workers,
+    worker_prefix,
+)
 
-# The share of the training rows that selects among the trials (the rest trains them).
-VALIDATION_SIZE = 0.1
 # Fewer complete trials than this is not a search; the run says so.
 MIN_TRIALS_OF_A_SEARCH = 3
 
@@ -67,10 +81,14 @@ class TuneResult:
     ensemble: TrialEnsemble | None = None
 
 
-def _check_options(dataset, model: str, target, n_trials, storage, max_epochs, progress) -> None:
+def _check_options(
+    dataset, model: str, target, n_trials, storage, max_epochs, progress, workers
+) -> None:
     """Raise ValueError for a bad option, before anything is loaded or written."""
     if model not in MODELS:
         raise ValueError(f"--model must be one of {list(MODELS)}, got {model!r}.")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"--workers must be a positive integer, got {workers!r}.")
     for name, value in (("--trials", n_trials), ("max_epochs", max_epochs)):
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or value < 1
@@ -93,15 +111,18 @@ def _check_options(dataset, model: str, target, n_trials, storage, max_epochs, p
         raise ValueError(f"progress must be 'auto', 'lines' or 'quiet', got {progress!r}.")
 
 
-def _ensemble(data: TuneData, objective: Objective, selection, metric: str, best_value: float):
+def _ensemble(data: TuneData, kept: list, selection, metric: str, best_value: float):
     """The ensemble of this run's best trials, and its summary; (None, None) under two trials.
 
-    ``chosen`` says whether it beats the study's best trial (``best_value``) on the selection
-    rows, where every trial was scored; the test rows take no part.
+    ``kept`` holds ``(value, number, estimator)`` of the best trials of each of the run's
+    processes. ``chosen`` says whether the ensemble beats the study's best trial
+    (``best_value``) on the selection rows, where every trial was scored; the test rows take
+    no part.
     """
-    if len(objective.kept) < 2:
+    kept = sorted(kept, key=lambda member: (-member[0], member[1]))[:ENSEMBLE_SIZE]
+    if len(kept) < 2:
         return None, None
-    _, trials, estimators = zip(*objective.kept, strict=True)
+    _, trials, estimators = zip(*kept, strict=True)
     ensemble = TrialEnsemble(estimators, trials, data.task)
     valid = score(data.task, ensemble, *selection)
     summary = {"trials": list(trials), f"valid_{metric}": valid, "chosen": valid > best_value}
@@ -144,6 +165,7 @@ def tune(
     progress: str = "auto",
     stream: TextIO | None = None,
     command: str | None = None,
+    workers: int = 1,
 ) -> TuneResult:
     """Search the hyper-parameters of one network within a wall-time budget; test the best once.
 
@@ -194,6 +216,10 @@ def tune(
         Where the progress lines go (the results are returned, and written to ``out``).
     command : str or None, default=None
         The command line, for the report.
+    workers : int, default=1
+        Processes that train trials at once, this one included, each with an equal share of
+        the cores, on the same storage (:mod:`~skdeep.search.tuning._workers`). With
+        ``n_trials``, they stop together once the study holds that many more trials.
 
     Returns
     -------
@@ -212,7 +238,7 @@ def tune(
     seconds = parse_budget(budget)
     if seconds is None and n_trials is None:
         raise ValueError("Give a --budget, a number of --trials, or both.")
-    _check_options(dataset, model, target, n_trials, storage, max_epochs, progress)
+    _check_options(dataset, model, target, n_trials, storage, max_epochs, progress, workers)
     stream = sys.stderr if stream is None else stream
     quiet = progress == "quiet"
     config = {
@@ -243,19 +269,15 @@ def tune(
         )
         model_space = MODEL_SPACES[model]
         starting = model_space.start(data_kind(data.images, data.task))
-        X_fit, X_valid, y_fit, y_valid = train_test_split(
-            data.X_train,
-            data.y_train,
-            test_size=VALIDATION_SIZE,
-            random_state=random_state,
-            stratify=data.y_train if data.task == "classification" else None,
-        )
+        X_fit, X_valid, y_fit, y_valid = selection_split(data, random_state)
         refit_factor = len(data.y_train) / (len(y_fit) * (1 - EARLY_STOPPING_FRACTION))
 
         study_name = f"tune-{Path(dataset).stem}-{model}"
         study = open_tune_study(study_name, url, config, starting, random_state)
     metric = metric_name(data.task)
-    watch = Watch(budget_clock, refit_factor, out / "tensorboard", stream, quiet, metric)
+    worker = 0 if workers > 1 else None
+    board = out / "tensorboard"
+    watch = Watch(budget_clock, refit_factor, board, stream, quiet, metric, worker_prefix(worker))
     watch.update_reserve(study)
     objective = Objective(
         data,
@@ -268,6 +290,7 @@ def tune(
         device=device,
         random_state=random_state,
         refit_factor=refit_factor,
+        worker=worker,
     )
     if not quiet:
         for line in data.description:
@@ -280,12 +303,48 @@ def tune(
             flush=True,
         )
     search_start = time.perf_counter()
+    trials_before = trial_counts(study)["n_trials"]
+    processes, threads = [], None
+    if workers > 1:
+        threads = max(1, thread_limit() // workers)
+        spec = {
+            **{key: config[key] for key in ("dataset", "model", "target", "max_samples")},
+            "config": config,
+            "random_state": random_state,
+            "data_home": None if data_home is None else str(data_home),
+            "max_epochs": max_epochs,
+            "device": device,
+            "url": url,
+            "study_name": study_name,
+            "deadline": None if seconds is None else budget_clock.end,
+            "max_trials": None if n_trials is None else trials_before + n_trials,
+            "refit_factor": refit_factor,
+            "out": str(out),
+            "quiet": quiet,
+        }
+        processes = start_workers(spec, workers, threads)
+        if not quiet:
+            print(f"{workers} workers of {threads} threads each", file=stream, flush=True)
     # No Optuna timeout: the watch stops the study on the budget's own clock.
-    if budget_clock.left() - budget_clock.reserve > 0:
-        study.optimize(objective, n_trials=n_trials, callbacks=[watch], catch=())
-    else:
-        watch.stopped = True
+    try:
+        if budget_clock.left() - budget_clock.reserve > 0:
+            with torch_threads(threads):
+                if workers > 1:
+                    limit = trial_limit(spec["max_trials"])
+                    study.optimize(objective, callbacks=[watch, *limit], catch=())
+                else:
+                    study.optimize(objective, n_trials=n_trials, callbacks=[watch], catch=())
+        else:
+            watch.stopped = True
+    except BaseException:
+        end_workers(processes)
+        raise
+    worker_codes = wait_for_workers(processes)
+    for index, code in enumerate(worker_codes, start=1):
+        if code != 0:  # its trials are in the study; its error went to stderr
+            warnings.warn(f"tune worker {index} ended with exit code {code}", stacklevel=2)
     search_seconds = time.perf_counter() - search_start
+    kept = [*objective.kept, *load_kept(out / KEPT_FOLDER)]
 
     best = best_trial(study)
     if best is None:
@@ -310,7 +369,7 @@ def tune(
     final.fit(data.X_train, data.y_train)
     refit_seconds = time.perf_counter() - refit_start
     # Chosen on the selection rows, before the test rows are looked at.
-    ensemble, ensemble_summary = _ensemble(data, objective, (X_valid, y_valid), metric, best.value)
+    ensemble, ensemble_summary = _ensemble(data, kept, (X_valid, y_valid), metric, best.value)
     chosen = "ensemble" if ensemble_summary and ensemble_summary["chosen"] else "refit"
     # The one look at the test rows.
     test_score = score(data.task, final, data.X_test, data.y_test)
@@ -333,7 +392,9 @@ def tune(
         "ensemble": ensemble_summary,
         "best_estimator": chosen,
         **trial_counts(study),
-        "trials_this_run": watch.added,
+        "trials_this_run": trial_counts(study)["n_trials"] - trials_before,
+        "workers": workers,
+        "worker_exit_codes": worker_codes,
         "search_stopped_by": "budget" if watch.stopped else "trials",
         "seconds": elapsed,
         "budget_seconds": seconds,

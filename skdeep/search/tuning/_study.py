@@ -119,12 +119,14 @@ def undone_on_error(out: Path, created: bool | None):
         raise
 
 
-def open_tune_study(name: str, url: str, config: dict, start, random_state: int):
+def open_tune_study(
+    name: str, url: str, config: dict, start, random_state: int, worker: int | None = None
+):
     """Open (or create) the study, check it was made for ``config``, enqueue the first trials.
 
     ``start`` is the model's :class:`~skdeep.search.tuning._spaces.Start` on the data: its first
     trials and the pruner's warm-up. A first trial that the study already holds is not
-    enqueued again.
+    enqueued again. Each ``worker`` process of a run seeds its sampler differently.
     """
     optuna = require("optuna")
     # Each trial has its own line from the watch; Optuna's would repeat it. A trial's error
@@ -146,7 +148,7 @@ def open_tune_study(name: str, url: str, config: dict, start, random_state: int)
             n_startup_trials=4,
             multivariate=True,
             group=True,
-            seed=random_state + len(study.trials),
+            seed=random_state + len(study.trials) + 1000 * (worker or 0),
         )
     if study.user_attrs.get("tune", config) != config:
         raise ValueError(

@@ -126,6 +126,7 @@ class Objective:
         self.device = settings["device"]
         self.random_state = settings["random_state"]
         self.refit_factor = settings["refit_factor"]
+        self.worker = settings.get("worker")  # the process of a run with several, else None
         self.kind = data_kind(data.images, data.task)
         self.monitor = "valid_acc" if data.task == "classification" else "valid_loss"
         # The best complete trials of this run as they were trained, best first: the ensemble's
@@ -181,6 +182,8 @@ class Objective:
     def __call__(self, trial) -> float:
         optuna = require("optuna")
         params = self.model_space.suggest(trial, self.kind)
+        if self.worker is not None:
+            trial.set_user_attr("worker", self.worker)
         epochs = self._epochs(trial, params)
         record: dict = {}
         callbacks = [

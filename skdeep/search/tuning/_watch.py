@@ -67,7 +67,14 @@ class Watch:
     and a progress line (unless ``quiet``)."""
 
     def __init__(
-        self, budget: Budget, refit_factor: float, board_dir: Path, stream, quiet, metric: str
+        self,
+        budget: Budget,
+        refit_factor: float,
+        board_dir: Path,
+        stream,
+        quiet,
+        metric: str,
+        prefix: str = "",
     ) -> None:
         self.budget = budget
         self.refit_factor = refit_factor
@@ -75,6 +82,7 @@ class Watch:
         self.stream = stream
         self.quiet = quiet
         self.metric = metric
+        self.prefix = prefix  # of the lines, naming the worker process
         self.added = 0
         self.stopped = False  # by the budget
 
@@ -109,7 +117,8 @@ class Watch:
         left = self.budget.left()
         left_text = "" if math.isinf(left) else f"; {format_seconds(max(left, 0))} left"
         return (
-            f"trial {trial.number}: {detail}, {trial.user_attrs.get('epochs')} epochs, "
+            f"{self.prefix}trial {trial.number}: {detail}, "
+            f"{trial.user_attrs.get('epochs')} epochs, "
             f"{format_seconds(trial.user_attrs.get('seconds', 0))} | {counts['n_trials']} trials "
             f"({self.added} this run), {counts['n_pruned']} pruned, {best_text}{left_text}"
         )

@@ -663,3 +663,42 @@ def test_kind_spaces_reach_the_estimator_and_sized_schedules_train_their_epochs(
     # Regression has no classes: nothing to smooth, no accuracy to watch.
     regression = mlp.start("regression").first_trials[0]
     assert "label_smoothing" not in regression and "augmentation_strength" not in regression
+
+
+def test_two_workers_share_one_sqlite_study_and_no_trial_is_lost_or_counted_twice(
+    tmp_path, monkeypatch
+):
+    # This process's trials wait for worker 1's first, so that both train trials.
+    original = tune_module.Objective.__call__
+
+    def after_worker_1_started(self, trial):
+        deadline = time.monotonic() + 180
+        while not any(
+            t.user_attrs.get("worker") == 1 for t in trial.study.get_trials(deepcopy=False)
+        ):
+            assert time.monotonic() < deadline, "worker 1 never started a trial"
+            time.sleep(0.2)
+        return original(self, trial)
+
+    monkeypatch.setattr(tune_module.Objective, "__call__", after_worker_1_started)
+    out = tmp_path / "r"
+    result = tune(
+        "digits", budget=None, n_trials=6, max_epochs=2, workers=2, out=out, progress="quiet"
+    )
+    summary = result.summary
+    assert summary["workers"] == 2 and summary["worker_exit_codes"] == [0]
+    trials = [t for t in result.study.trials if t.state.name != "WAITING"]
+    assert {t.state.name for t in trials} <= {"COMPLETE", "PRUNED", "FAIL"}
+    numbers = [t.number for t in trials]
+    assert len(set(numbers)) == len(numbers)
+    # Together the workers stop at 6 trials (one more when both start the 6th at once).
+    assert 6 <= len(trials) <= 7
+    assert summary["n_trials"] == summary["trials_this_run"] == len(trials)
+    assert len(pd.read_csv(out / "trials.csv")) == len(trials)
+    assert {t.user_attrs["worker"] for t in trials} == {0, 1}
+    # The ensemble is the 3 best trials of both processes, the worker's loaded from kept/.
+    complete = sorted(
+        (t for t in trials if t.state.name == "COMPLETE"), key=lambda t: (-t.value, t.number)
+    )
+    assert summary["ensemble"]["trials"] == [t.number for t in complete[:3]]
+    assert not (out / "kept").exists()
