@@ -81,6 +81,8 @@ def plot_scores(search, score: str | None = None):
             ax.scatter(x, part[score], color=color, label=status, alpha=0.8, **style)
         if _is_numeric(frame[name]) and _log_scale(frame[name]):
             ax.set_xscale("log")
+            # Within a decade matplotlib labels the minor ticks too: 2x10^-8, 3x10^-8 ...
+            ax.tick_params(axis="x", which="both", labelrotation=30)
         ax.set_xlabel(name)
         ax.set_ylabel(score)
     for ax in axes[len(params) :]:

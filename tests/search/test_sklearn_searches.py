@@ -267,6 +267,9 @@ def test_plots_return_figures(grid_search, tmp_path):
         "mlpclassifier__learning_rate",
     ]
     assert scores.axes[1].get_xscale() == "log"
+    scores.canvas.draw()  # a log axis's labels, minor ones included, are slanted to fit
+    labels = scores.axes[1].get_xticklabels(minor=True) + scores.axes[1].get_xticklabels()
+    assert {label.get_rotation() for label in labels} == {30.0}
     parallel = plot_parallel_coordinates(grid_search, top=4)
     assert len(parallel.axes[0].lines) == 4
     bars = plot_importance(grid_search)
