@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 
 from sklearn.base import clone
 from sklearn.compose import TransformedTargetRegressor
@@ -158,7 +159,10 @@ class Objective:
         )
         rows = min(len(self.y_fit), PILOT_BATCHES * find_network(pilot).batch_size)
         try:
-            pilot.fit(self.X_fit[:rows], self.y_fit[:rows])
+            # What it warns of (a scaler fitted on few rows) is the pilot's, not the trial's.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pilot.fit(self.X_fit[:rows], self.y_fit[:rows])
         except Exception:  # noqa: BLE001 - the trial itself fails and records the error
             return None
         seconds = float(find_network(pilot).history_[-1, "dur"])

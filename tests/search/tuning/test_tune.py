@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -406,6 +407,25 @@ def test_the_pilot_estimates_an_epoch_and_a_failing_pilot_leaves_the_epochs(monk
     params = MODEL_SPACES["mlp"].start("images").first_trials[0]
     assert 0 < objective._pilot_epoch_seconds(params) < 60
     assert objective._pilot_epoch_seconds({**params, "learning_rate": -1.0}) is None
+
+
+def test_the_pilot_keeps_its_warnings_to_itself(tmp_path):
+    # Its few rows are fewer than a quantile scaler's 1,000 quantiles, which it would warn of.
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x1": rng.normal(size=3000), "x2": rng.normal(size=3000)})
+    frame["y"] = frame["x1"] - frame["x2"]
+    frame.to_csv(tmp_path / "table.csv", index=False)
+    data = load_tune_data(str(tmp_path / "table.csv"), target="y")
+    start = MODEL_SPACES["mlp"].start("regression")
+    objective = tune_module.Objective(
+        data, MODEL_SPACES["mlp"], (data.X_train, data.y_train), (data.X_test, data.y_test),
+        tune_budget.Budget(60.0), start=start, max_epochs=None, device="cpu", random_state=0,
+        refit_factor=1.0,
+    )  # fmt: skip
+    params = {**start.first_trials[0], "scaling": "quantile", "batch_size": 32}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert objective._pilot_epoch_seconds(params) > 0
 
 
 def test_the_refit_trains_the_epochs_its_trial_needed_not_max_epochs(tmp_path, monkeypatch):
