@@ -18,6 +18,11 @@ from ..results import results_frame
 _STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running"}
 
 
+# What each trial records (its user attributes), as columns of trials.csv.
+TRIAL_COLUMNS = ["epochs", "best_epoch", "seconds", "stopped_by", "error"]
+OPTIONAL_COLUMNS = ["epochs_planned", "pilot_seconds_per_epoch", "worker"]
+
+
 def trials_frame(study) -> pd.DataFrame:
     """One row per trial: number, state, parameters, score, epochs, seconds, why it stopped.
 
@@ -33,9 +38,10 @@ def trials_frame(study) -> pd.DataFrame:
     """
     params: dict[str, None] = {}
     rows = []
-    for trial in study.trials:
-        if trial.state.name == "WAITING":  # enqueued, not started
-            continue
+    started = [trial for trial in study.trials if trial.state.name != "WAITING"]
+    # Columns that only some runs have: sized schedules, several workers.
+    optional = [name for name in OPTIONAL_COLUMNS if any(name in t.user_attrs for t in started)]
+    for trial in started:
         for name in trial.params:
             params.setdefault(name, None)
         complete = trial.state.name == "COMPLETE"
@@ -45,25 +51,12 @@ def trials_frame(study) -> pd.DataFrame:
                 "state": _STATES.get(trial.state.name, trial.state.name.lower()),
                 **trial.params,
                 "score": trial.value if complete else np.nan,
-                "epochs": trial.user_attrs.get("epochs"),
-                "best_epoch": trial.user_attrs.get("best_epoch"),
-                "seconds": trial.user_attrs.get("seconds"),
-                "stopped_by": trial.user_attrs.get("stopped_by"),
-                "error": trial.user_attrs.get("error"),
+                **{name: trial.user_attrs.get(name) for name in TRIAL_COLUMNS + optional},
             }
         )
-    columns = [
-        "trial",
-        "state",
-        *params,
-        "score",
-        "epochs",
-        "best_epoch",
-        "seconds",
-        "stopped_by",
-        "error",
-    ]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(
+        rows, columns=["trial", "state", *params, "score", *TRIAL_COLUMNS, *optional]
+    )
 
 
 def _plot_history(frame: pd.DataFrame, metric: str):

@@ -385,6 +385,10 @@ def test_a_one_cycle_trial_is_sized_to_the_budget_and_ends_its_cycle(tmp_path, m
     affordable = int((budget - margin) / (1.0 + 1.1 * factor))
     assert affordable < images.schedule_epochs
     assert first.user_attrs["epochs_planned"] == first.user_attrs["epochs"] == affordable
+    table = pd.read_csv(tmp_path / "r" / "trials.csv")
+    assert table.loc[0, "epochs_planned"] == affordable
+    assert table.loc[0, "pilot_seconds_per_epoch"] == 1.0
+    assert "worker" not in table  # one process
     assert first.user_attrs["stopped_by"] == "max_epochs"  # its whole cycle, not cut
     assert summary["refit_epochs"] == summary["refit_epochs_planned"]
     assert not summary["refit_stopped_by_budget"]
@@ -714,8 +718,9 @@ def test_two_workers_share_one_sqlite_study_and_no_trial_is_lost_or_counted_twic
     # Together the workers stop at 6 trials (one more when both start the 6th at once).
     assert 6 <= len(trials) <= 7
     assert summary["n_trials"] == summary["trials_this_run"] == len(trials)
-    assert len(pd.read_csv(out / "trials.csv")) == len(trials)
-    assert {t.user_attrs["worker"] for t in trials} == {0, 1}
+    table = pd.read_csv(out / "trials.csv")
+    assert len(table) == len(trials)
+    assert {t.user_attrs["worker"] for t in trials} == set(table["worker"]) == {0, 1}
     # The ensemble is the 3 best trials of both processes, the worker's loaded from kept/.
     complete = sorted(
         (t for t in trials if t.state.name == "COMPLETE"), key=lambda t: (-t.value, t.number)
