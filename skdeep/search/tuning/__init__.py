@@ -2,8 +2,8 @@
 
 ``_data`` holds the test rows apart from the start, ``_spaces`` names the search spaces,
 ``_trial`` fits one trial, ``_ensemble`` averages the best ones, ``_budget`` and ``_watch``
-keep the run within its budget, ``_study`` opens its Optuna storage and ``_report`` writes
-what was found.
+keep the run within its budget, ``_workers`` runs trials in parallel processes (``--workers``),
+``_study`` opens its Optuna storage and ``_report`` writes what was found.
 """
 
 from ._budget import parse_budget
