@@ -534,8 +534,9 @@ def test_epoch_metrics_columns(data):
     ]
     assert (frame["epoch_time"] > 0).all() and (frame["epoch_time"] < 60).all()
     assert (frame["lr"] == 0.001).all()
-    # The high-water mark since the fit's reset can only have grown since its last epoch.
-    assert 0 < frame["peak_rss_mb"].iloc[-1] <= peak_rss_mb()
+    # The high-water mark since the fit's reset can only have grown since its last epoch, up
+    # to the kernel's batching of its per-CPU memory counters (a few pages either way).
+    assert 0 < frame["peak_rss_mb"].iloc[-1] <= peak_rss_mb() + 1.0
     assert frame["peak_rss_mb"].is_monotonic_increasing
     assert "peak_cuda_mb" not in frame.columns  # on the CPU
 
