@@ -30,20 +30,19 @@ from ._study import (
 from ._trial import (
     EARLY_STOPPING_FRACTION,
     ENSEMBLE_SIZE,
-    Objective,
     make_estimator,
     metric_name,
     score,
 )
-from ._watch import Watch, best_trial, trial_counts
+from ._watch import best_trial, trial_counts
 from ._workers import (
     KEPT_FOLDER,
     end_workers,
     load_kept,
+    process_search,
     start_workers,
     trial_limit,
     wait_for_workers,
-    worker_prefix,
 )
 
 # Fewer complete trials than this is not a search; the run says so.
@@ -275,22 +274,21 @@ def tune(
         study_name = f"tune-{Path(dataset).stem}-{model}"
         study = open_tune_study(study_name, url, config, starting, random_state)
     metric = metric_name(data.task)
-    worker = 0 if workers > 1 else None
-    board = out / "tensorboard"
-    watch = Watch(budget_clock, refit_factor, board, stream, quiet, metric, worker_prefix(worker))
-    watch.update_reserve(study)
-    objective = Objective(
+    watch, objective = process_search(
         data,
         model_space,
-        (X_fit, y_fit),
-        (X_valid, y_valid),
+        starting,
+        (X_fit, X_valid, y_fit, y_valid),
         budget_clock,
-        start=starting,
+        study,
+        out=out,
+        stream=stream,
+        quiet=quiet,
+        refit_factor=refit_factor,
         max_epochs=max_epochs,
         device=device,
         random_state=random_state,
-        refit_factor=refit_factor,
-        worker=worker,
+        worker=0 if workers > 1 else None,
     )
     if not quiet:
         for line in data.description:

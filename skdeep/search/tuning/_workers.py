@@ -79,14 +79,59 @@ def load_kept(folder: Path) -> list:
     return kept
 
 
+def process_search(
+    data,
+    model_space,
+    start,
+    rows: tuple,
+    budget,
+    study,
+    *,
+    out: Path,
+    stream,
+    quiet: bool,
+    refit_factor: float,
+    max_epochs: int | None,
+    device: str,
+    random_state: int,
+    worker: int | None,
+):
+    """The watch and the objective with which one process of a run adds trials to ``study``.
+
+    ``rows`` is ``X_fit, X_valid, y_fit, y_valid``; ``worker`` is None when the run has one
+    process.
+    """
+    from ._trial import Objective, metric_name
+    from ._watch import Watch
+
+    X_fit, X_valid, y_fit, y_valid = rows
+    metric = metric_name(data.task)
+    prefix = worker_prefix(worker)
+    watch = Watch(budget, refit_factor, out / "tensorboard", stream, quiet, metric, prefix)
+    watch.update_reserve(study)
+    objective = Objective(
+        data,
+        model_space,
+        (X_fit, y_fit),
+        (X_valid, y_valid),
+        budget,
+        start=start,
+        max_epochs=max_epochs,
+        device=device,
+        random_state=random_state,
+        refit_factor=refit_factor,
+        worker=worker,
+    )
+    return watch, objective
+
+
 def run_worker(spec: dict) -> None:
     """Add trials to the run's study until its budget or its trials are done."""
     from ._budget import Budget
     from ._data import load_tune_data, selection_split
     from ._spaces import MODEL_SPACES, data_kind
     from ._study import open_tune_study
-    from ._trial import Objective, metric_name
-    from ._watch import Watch, trial_counts
+    from ._watch import trial_counts
 
     data = load_tune_data(
         spec["dataset"],
@@ -97,32 +142,26 @@ def run_worker(spec: dict) -> None:
     )
     model_space = MODEL_SPACES[spec["model"]]
     starting = model_space.start(data_kind(data.images, data.task))
-    X_fit, X_valid, y_fit, y_valid = selection_split(data, spec["random_state"])
     deadline = spec["deadline"]
     budget = Budget(None if deadline is None else deadline - time.monotonic())
-    out = Path(spec["out"])
     worker = spec["worker"]
     study = open_tune_study(
         spec["study_name"], spec["url"], spec["config"], starting, spec["random_state"], worker
     )
-    metric = metric_name(data.task)
-    quiet = spec["quiet"]
-    board = out / "tensorboard"
-    watch = Watch(
-        budget, spec["refit_factor"], board, sys.stderr, quiet, metric, worker_prefix(worker)
-    )
-    watch.update_reserve(study)
-    objective = Objective(
+    watch, objective = process_search(
         data,
         model_space,
-        (X_fit, y_fit),
-        (X_valid, y_valid),
+        starting,
+        selection_split(data, spec["random_state"]),
         budget,
-        start=starting,
+        study,
+        out=Path(spec["out"]),
+        stream=sys.stderr,
+        quiet=spec["quiet"],
+        refit_factor=spec["refit_factor"],
         max_epochs=spec["max_epochs"],
         device=spec["device"],
         random_state=spec["random_state"],
-        refit_factor=spec["refit_factor"],
         worker=worker,
     )
     max_trials = spec["max_trials"]
@@ -130,7 +169,7 @@ def run_worker(spec: dict) -> None:
     room = max_trials is None or started["n_trials"] < max_trials
     if room and budget.left() - budget.reserve > 0:
         study.optimize(objective, callbacks=[watch, *trial_limit(max_trials)], catch=())
-    save_kept(objective.kept, out / KEPT_FOLDER)
+    save_kept(objective.kept, Path(spec["out"]) / KEPT_FOLDER)
 
 
 def worker_prefix(worker: int | None) -> str:
