@@ -36,6 +36,7 @@ from skdeep.search.tuning import (
 from skdeep.search.tuning import _budget as tune_budget
 from skdeep.search.tuning import _run as tune_module
 from skdeep.search.tuning._study import open_tune_study
+from skdeep.search.tuning._trial import Objective
 
 
 @pytest.mark.parametrize(
@@ -301,20 +302,26 @@ class _EpochClock:
         return self.now
 
 
-def test_the_budget_stops_a_trial_between_epochs_and_leaves_time_for_the_refit(
-    tmp_path, monkeypatch
-):
+@pytest.fixture
+def one_second_epochs(monkeypatch):
+    """tune's budget reads a clock on which every trained epoch lasts one second."""
     clock = _EpochClock()
     monkeypatch.setattr(
         tune_module, "Budget", lambda seconds: tune_budget.Budget(seconds, clock=clock)
     )
     end_epoch = tune_budget.BudgetStop.on_epoch_end
 
-    def one_second_epochs(self, net, **kwargs):
+    def one_second_epoch(self, net, **kwargs):
         clock.now += 1.0
         end_epoch(self, net, **kwargs)
 
-    monkeypatch.setattr(tune_budget.BudgetStop, "on_epoch_end", one_second_epochs)
+    monkeypatch.setattr(tune_budget.BudgetStop, "on_epoch_end", one_second_epoch)
+    return clock
+
+
+def test_the_budget_stops_a_trial_between_epochs_and_leaves_time_for_the_refit(
+    tmp_path, monkeypatch, one_second_epochs
+):
     # No early stopping in practice: only the budget (or 200 epochs) can end a trial.
     images = MODEL_SPACES["mlp"].start("images")
     patient = dataclasses.replace(
@@ -356,20 +363,11 @@ def test_the_budget_stops_a_trial_between_epochs_and_leaves_time_for_the_refit(
     assert result.study.trials[len(trials)].state.name == "WAITING"  # enqueued, never started
 
 
-def test_a_one_cycle_trial_is_sized_to_the_budget_and_ends_its_cycle(tmp_path, monkeypatch):
-    clock = _EpochClock()
-    monkeypatch.setattr(
-        tune_module, "Budget", lambda seconds: tune_budget.Budget(seconds, clock=clock)
-    )
-    end_epoch = tune_budget.BudgetStop.on_epoch_end
-
-    def one_second_epochs(self, net, **kwargs):
-        clock.now += 1.0
-        end_epoch(self, net, **kwargs)
-
-    monkeypatch.setattr(tune_budget.BudgetStop, "on_epoch_end", one_second_epochs)
+def test_a_one_cycle_trial_is_sized_to_the_budget_and_ends_its_cycle(
+    tmp_path, monkeypatch, one_second_epochs
+):
     # The pilot's estimate is what this clock makes an epoch last.
-    monkeypatch.setattr(tune_module.Objective, "_pilot_epoch_seconds", lambda self, p: 1.0)
+    monkeypatch.setattr(Objective, "_pilot_epoch_seconds", lambda self, p: 1.0)
     images = MODEL_SPACES["mlp"].start("images")
     patient = dataclasses.replace(
         MODEL_SPACES["mlp"], starts={"images": dataclasses.replace(images, patience=1000)}
@@ -396,7 +394,7 @@ def test_a_one_cycle_trial_is_sized_to_the_budget_and_ends_its_cycle(tmp_path, m
 
 def test_the_pilot_estimates_an_epoch_and_a_failing_pilot_leaves_the_epochs(monkeypatch):
     data = load_tune_data("digits")
-    objective = tune_module.Objective(
+    objective = Objective(
         data,
         MODEL_SPACES["mlp"],
         (data.X_train, data.y_train),
@@ -421,7 +419,7 @@ def test_the_pilot_keeps_its_warnings_to_itself(tmp_path):
     frame.to_csv(tmp_path / "table.csv", index=False)
     data = load_tune_data(str(tmp_path / "table.csv"), target="y")
     start = MODEL_SPACES["mlp"].start("regression")
-    objective = tune_module.Objective(
+    objective = Objective(
         data, MODEL_SPACES["mlp"], (data.X_train, data.y_train), (data.X_test, data.y_test),
         tune_budget.Budget(60.0), start=start, max_epochs=None, device="cpu", random_state=0,
         refit_factor=1.0,
@@ -693,7 +691,7 @@ def test_two_workers_share_one_sqlite_study_and_no_trial_is_lost_or_counted_twic
     tmp_path, monkeypatch
 ):
     # This process's trials wait for worker 1's first, so that both train trials.
-    original = tune_module.Objective.__call__
+    original = Objective.__call__
 
     def after_worker_1_started(self, trial):
         deadline = time.monotonic() + 180
@@ -704,7 +702,7 @@ def test_two_workers_share_one_sqlite_study_and_no_trial_is_lost_or_counted_twic
             time.sleep(0.2)
         return original(self, trial)
 
-    monkeypatch.setattr(tune_module.Objective, "__call__", after_worker_1_started)
+    monkeypatch.setattr(Objective, "__call__", after_worker_1_started)
     out = tmp_path / "r"
     result = tune(
         "digits", budget=None, n_trials=6, max_epochs=2, workers=2, out=out, progress="quiet"
