@@ -20,6 +20,11 @@ from ..utils.threads import free_workers
 MODES = ("auto", "bar", "lines", "quiet")
 
 
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be {', '.join(map(repr, MODES))}, got {mode!r}.")
+
+
 class SearchProgress:
     """Show how far a search is: a tqdm bar on a terminal, one plain line per update elsewhere.
 
@@ -58,8 +63,7 @@ class SearchProgress:
         timeout: float | None = None,
         greater_is_better: bool = True,
     ) -> None:
-        if mode not in MODES:
-            raise ValueError(f"mode must be {', '.join(map(repr, MODES))}, got {mode!r}.")
+        _check_mode(mode)
         self.total = total
         self.description = description
         self.mode = mode
@@ -260,8 +264,7 @@ def fit_with_progress(
     """
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}.")
-    if mode not in MODES:
-        raise ValueError(f"mode must be {', '.join(map(repr, MODES))}, got {mode!r}.")
+    _check_mode(mode)  # before a line on the workers is printed
     from .stacked import StackedSearchCV
 
     if isinstance(search, StackedSearchCV):
@@ -298,13 +301,13 @@ def _within_free_cores(search, mode: str, stream: TextIO | None) -> Iterator[Non
     """Run ``search`` with no more workers than the cores other processes leave free."""
     wanted = getattr(search, "n_jobs", None)
     workers = free_workers(wanted)
-    if workers == wanted or workers >= effective_n_jobs(wanted):
+    if workers == wanted or workers >= (everyone := effective_n_jobs(wanted)):
         yield
         return
     if mode != "quiet":
         print(
-            f"search: n_jobs={wanted} runs {workers} of its {effective_n_jobs(wanted)} "
-            "workers: other processes keep the other cores busy.",
+            f"search: n_jobs={wanted} runs {workers} of its {everyone} workers: other "
+            "processes keep the other cores busy.",
             file=sys.stdout if stream is None else stream,
             flush=True,
         )
