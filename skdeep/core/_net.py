@@ -18,10 +18,12 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks.scoring import ScoringBase
+from skorch.dataset import unpack_data
 from skorch.utils import to_numpy
 
 from ..callbacks import EpochLog, EpochMetrics, TerminateOnNaN, TrainAccuracy, ValidAccuracy
 from ..modules import penalized_parameters, per_layer, weight_penalty
+from ..utils.denormals import flushed_denormals
 from ..utils.interrupt import SigintWatch
 from ..utils.threads import (
     describe_probe,
@@ -170,12 +172,16 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
         return loss
 
     def partial_fit(self, X, y=None, classes=None, epochs: int | None = None, **fit_params):
-        """Train for ``epochs`` epochs (``max_epochs`` when None) without re-initialising."""
+        """Train for ``epochs`` epochs (``max_epochs`` when None) without re-initialising.
+
+        On a CPU, denormal floats are flushed to zero while it trains
+        (:mod:`skdeep.utils.denormals`), and the caller's setting is restored afterwards.
+        """
         if not self.initialized_:
             self.initialize()
         self.planned_epochs_ = epochs  # None: max_epochs; shown by the verbose log
         key = shape_key(self.module_, self.batch_size)
-        with torch_threads(fit_thread_count(self.n_threads, key)):
+        with torch_threads(fit_thread_count(self.n_threads, key)), flushed_denormals(self.device):
             self.thread_tuner_ = make_tuner(
                 self.n_threads,
                 torch.device(self.device),

@@ -2,5 +2,5 @@
 
 One module per concern: ``files`` (output folders, atomic writes), ``optional`` (optional
 dependencies), ``threads``, ``progress``, ``formatting``, ``reports``, ``device``, ``memory``,
-``reprs``, ``tasks``.
+``reprs``, ``tasks``, ``denormals`` (flushing denormal floats while a CPU fit trains).
 """

@@ -27,6 +27,7 @@ from torch.func import functional_call, grad, stack_module_state, vmap
 from ...callbacks import ReduceLROnPlateau, correct_predictions, divergence_advice
 from ...core import CPU_PREDICT_BATCH_SIZE, per_sample_loss
 from ...modules import penalized_parameters
+from ...utils.denormals import flushed_denormals
 from ...utils.interrupt import SigintWatch
 from ...utils.threads import fit_thread_count, make_tuner, torch_threads
 from ._members import Member, initial_lr, schedule_of
@@ -389,10 +390,12 @@ class StackedTrainer:
         """Train every member for its ``max_epochs`` (or until it stops), then write it back.
 
         At the members' shared ``n_threads``: an int, or ``"auto"`` choosing by timing the
-        stack's steps as a single fit does; the caller's count is restored afterwards.
+        stack's steps as a single fit does; the caller's count is restored afterwards. On a
+        CPU, denormal floats are flushed to zero meanwhile, as in a single fit
+        (:mod:`skdeep.utils.denormals`).
         """
         n_threads = self.members[0].estimator.n_threads
-        with torch_threads(fit_thread_count(n_threads)):
+        with torch_threads(fit_thread_count(n_threads)), flushed_denormals(self.device):
             self.tuner = make_tuner(
                 n_threads,
                 self.device,
