@@ -97,11 +97,14 @@ def mean_loss(criterion: torch.nn.Module, y_pred, y_true) -> torch.Tensor:
         and criterion.reduction == "none"
         and getattr(criterion, "weight", None) is None
     ):
-        criterion.reduction = "mean"
+        # Through __dict__: nn.Module.__setattr__ would look for a parameter, buffer or
+        # submodule of that name, twice per training step.
+        attributes = criterion.__dict__
+        attributes["reduction"] = "mean"
         try:
             return criterion(y_pred, y_true)
         finally:
-            criterion.reduction = "none"
+            attributes["reduction"] = "none"
     return per_sample_loss(criterion, y_pred, y_true).mean()
 
 

@@ -222,28 +222,26 @@ class SkdeepNet(FastLoopMixin, NeuralNet):
 
     def train_step(self, batch, **fit_params):
         tuner = self.__dict__.get("thread_tuner_")
-        if tuner is None:
-            return self._timed_train_step(batch, **fit_params)
-        start = tuner.begin()
-        step = self._timed_train_step(batch, **fit_params)
-        data = batch[0] if isinstance(batch, (tuple, list)) else batch
-        tuner.end(start, len(data) if isinstance(data, torch.Tensor) else -1)
+        start = None if tuner is None else tuner.begin()
+        static = self.__dict__.get("static_step_")
+        step = static.run(batch) if static is not None and not fit_params else None
+        if step is None:
+            step = super().train_step(batch, **fit_params)
+        if tuner is not None:
+            data = batch[0] if isinstance(batch, (tuple, list)) else batch
+            tuner.end(start, len(data) if isinstance(data, torch.Tensor) else -1)
         return step
 
     def train_step_single(self, batch, **fit_params):
-        augmentation = self.augmentation
-        if augmentation is not None:
-            X, target = batch
-            batch = (augmentation(X), target)
-        return super().train_step_single(batch, **fit_params)
-
-    def _timed_train_step(self, batch, **fit_params):
-        static = self.__dict__.get("static_step_")
-        if static is not None and not fit_params:
-            step = static.run(batch)
-            if step is not None:
-                return step
-        return super().train_step(batch, **fit_params)
+        # skorch's NeuralNet.train_step_single, with the augmentation of the batch's features.
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        if self.augmentation is not None:
+            Xi = self.augmentation(Xi)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
 
     @property
     def multilabel(self) -> bool:
