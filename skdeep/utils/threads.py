@@ -6,8 +6,10 @@ An int fixes the count. ``"auto"`` decides before the first step and measures wh
    chose in this process (:data:`REMEMBERED`), else at the prior of the machine's state: the
    cores left free by the processes running now (:func:`prior_thread_count`);
 2. a fit long enough to pay for it times real training steps at each candidate count
-   (:class:`ThreadTuner`), keeps the fastest, remembers it for the next fits of that shape,
-   and measures again when the step time drifts (other work starting or stopping).
+   (:class:`ThreadTuner`), keeps the fastest (of counts within 10 % of each other, the one a
+   previous probe chose, else the fewest threads: :func:`choose_count`), remembers it for the
+   next fits of that shape, and measures again when the step time drifts (other work
+   starting or stopping).
 
 On an idle machine more threads usually win; beside other work, every thread the OS cannot
 give makes the others wait for it at each operation, and one thread can be several times
@@ -55,6 +57,11 @@ MIN_PROBED_FOLD_SECONDS = 0.5
 DRIFT_WINDOW = 32
 # A mean this many times slower (or faster) than the probe's triggers a new probe.
 DRIFT_RATIO = 1.5
+# Counts whose step time is within this factor of the fastest count's tie with it. A probe
+# keeps the count of the last probe when it ties, else takes the fewest threads that tie: a
+# few percent measured in 5 steps are noise on a shared machine, and fewer threads leave cores
+# to other work and wait less for a core when a neighbour starts.
+TIE_RATIO = 1.1
 
 
 def _env_thread_limit() -> int | None:
@@ -240,6 +247,8 @@ class ThreadTuner:
         The count the next steps run at.
     probes : list of dict
         One per finished probe: ``{count: mean seconds per step}``.
+    chosen : int or None
+        The count the last finished probe chose (:func:`choose_count`); None before.
 
     Examples
     --------
@@ -272,6 +281,7 @@ class ThreadTuner:
         self.probes: list[dict[int, float]] = []
         self._probes_returned = 0
         self.count = torch.get_num_threads()
+        self.chosen: int | None = None
         self._probe_times: dict[int, list[float]] = {}
         self._queue: list[int] = []
         self._steps_at_count = 0
@@ -349,7 +359,7 @@ class ThreadTuner:
             return
         means = {c: statistics.fmean(times) for c, times in self._probe_times.items()}
         self.probes.append(means)
-        best = min(means, key=means.get)
+        best = self.chosen = choose_count(means, self.chosen)
         self._reference = means[best]
         self._window = []
         self._steps_since_probe = 0
@@ -367,6 +377,29 @@ class ThreadTuner:
         drifted = mean > DRIFT_RATIO * self._reference or mean * DRIFT_RATIO < self._reference
         if drifted and self._steps_since_probe >= gap:
             self._start_probe()
+
+
+def choose_count(means: dict[int, float], current: int | None = None) -> int:
+    """Return the thread count a probe chooses from each count's mean step time.
+
+    ``current`` (the count a previous probe chose) stays when its time ties with the fastest
+    (within :data:`TIE_RATIO`); otherwise the fewest threads that tie with the fastest win.
+
+    Examples
+    --------
+    >>> choose_count({1: 0.85, 2: 0.82})  # a tie: the fewer threads
+    1
+    >>> choose_count({1: 9.2, 2: 5.5})
+    2
+    >>> choose_count({1: 8.47, 2: 8.57}, current=2)  # a tie: the count already chosen
+    2
+    >>> choose_count({1: 8.5, 2: 17.0}, current=2)
+    1
+    """
+    fastest = min(means.values())
+    if current in means and means[current] <= TIE_RATIO * fastest:
+        return current
+    return min(count for count, seconds in means.items() if seconds <= TIE_RATIO * fastest)
 
 
 def describe_probe(probe: dict[int, float], chosen: int) -> str:

@@ -302,6 +302,33 @@ def test_the_tuner_probes_again_when_the_step_time_drifts(two_threads):
     assert tuner.count == 2 and torch.get_num_threads() == 2
 
 
+def _probe_once(tuner: ThreadTuner) -> None:
+    for _ in range(ThreadTuner.probe_steps(len(tuner.candidates))):
+        tuner.end(tuner.begin(), 32)
+
+
+def test_a_tie_goes_to_fewer_threads_then_to_the_count_already_chosen(two_threads):
+    costs = {1: 1.05, 2: 1.0}  # 2 threads 5 % faster: a tie
+    now = [0.0]
+
+    def clock():
+        now[0] += costs[torch.get_num_threads()]
+        return now[0]
+
+    tuner = ThreadTuner([1, 2], batch_size=32, clock=clock)
+    _probe_once(tuner)
+    assert (tuner.count, tuner.chosen) == (1, 1)
+    costs.update({1: 2.0, 2: 1.0})  # 2 threads clearly faster: they win
+    tuner._start_probe()
+    _probe_once(tuner)
+    assert tuner.count == 2
+    costs.update({1: 0.95, 2: 1.0})  # a tie again: the count already chosen stays
+    tuner._start_probe()
+    _probe_once(tuner)
+    assert tuner.probes[-1] == pytest.approx({1: 0.95, 2: 1.0})
+    assert tuner.count == 2 and torch.get_num_threads() == 2
+
+
 def test_a_steady_step_time_is_not_probed_again(two_threads):
     tuner = ThreadTuner([1, 2], batch_size=4, clock=fake_clock({1: 1.0, 2: 2.0}))
     for _ in range(5000):
