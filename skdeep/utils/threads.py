@@ -91,15 +91,44 @@ def thread_limit() -> int:
 
 
 _PROC_STAT = "/proc/stat"
+_PROC_TASKS = "/proc/self/task"
 # The count a finished probe chose, per network shape, batch size and thread limit.
 REMEMBERED: dict[tuple, int] = {}
 
 
-def busy_cores(samples: int = 5) -> float:
-    """Return how many other threads are running or waiting for a core now.
+def own_running_threads() -> int:
+    """Return how many threads of this process are running or waiting for a core now.
 
-    Linux's ``procs_running`` (``/proc/stat``) less this thread, the median of a few reads
-    (each costs some microseconds); elsewhere the 1-minute load average; 0 when unknown.
+    Read from ``/proc/self/task`` on Linux; 1 (the caller) elsewhere. After a parallel torch
+    operation, torch's OpenMP threads keep spinning for some milliseconds, waiting for the
+    next one: they are this process's, not other work.
+
+    Examples
+    --------
+    >>> own_running_threads() >= 1
+    True
+    """
+    running = 0
+    try:
+        tasks = os.listdir(_PROC_TASKS)
+    except OSError:
+        return 1
+    for task in tasks:
+        try:
+            with open(f"{_PROC_TASKS}/{task}/stat") as file:
+                state = file.read().rpartition(")")[2].split()[0]
+        except (OSError, IndexError):
+            continue
+        running += state == "R"
+    return max(running, 1)
+
+
+def busy_cores(samples: int = 5) -> float:
+    """Return how many threads of other processes are running or waiting for a core now.
+
+    Linux's ``procs_running`` (``/proc/stat``) less this process's running threads
+    (:func:`own_running_threads`), the median of a few reads (each costs some tens of
+    microseconds); elsewhere the 1-minute load average; 0 when unknown.
 
     Examples
     --------
@@ -113,7 +142,7 @@ def busy_cores(samples: int = 5) -> float:
                 line = next(row for row in file if row.startswith("procs_running"))
         except (OSError, StopIteration):
             break
-        counts.append(int(line.split()[1]) - 1)
+        counts.append(int(line.split()[1]) - own_running_threads())
     if counts:
         return max(0.0, float(statistics.median(counts)))
     try:

@@ -454,3 +454,21 @@ def test_free_workers_caps_local_backends_and_leaves_remote_ones(monkeypatch):
     register_parallel_backend("remote-for-test", _RemoteBackend)
     with parallel_config(backend="remote-for-test"):
         assert threads.free_workers(-1, cores=4) == -1
+
+
+def test_this_processs_own_spinning_threads_are_not_other_work(tmp_path, monkeypatch):
+    # 3 threads run on the machine; 2 of them are this process's (one an OpenMP thread still
+    # spinning after an operation), so one thread of other work runs.
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  1 2 3\nprocs_running 3\nprocs_blocked 0\n")
+    tasks = tmp_path / "task"
+    for tid, state in [(10, "R"), (11, "R"), (12, "S")]:
+        (tasks / str(tid)).mkdir(parents=True)
+        (tasks / str(tid) / "stat").write_text(f"{tid} (python (worker)) {state} 1 2 3\n")
+    monkeypatch.setattr(threads, "_PROC_STAT", str(stat))
+    monkeypatch.setattr(threads, "_PROC_TASKS", str(tasks))
+    assert threads.own_running_threads() == 2
+    assert threads.busy_cores() == 1.0
+    assert threads.prior_thread_count(2, cores=2) == 1
+    stat.write_text("procs_running 2\n")  # only this process's threads run
+    assert threads.prior_thread_count(2, cores=2) == 2
