@@ -5,11 +5,9 @@ An int fixes the count. ``"auto"`` decides before the first step and measures wh
 1. a fit starts at the count a previous fit of a network of the same shape and batch size
    chose in this process (:data:`REMEMBERED`), else at the prior of the machine's state: the
    cores left free by the processes running now (:func:`prior_thread_count`);
-2. a fit long enough to pay for it times real training steps at each candidate count
-   (:class:`ThreadTuner`), keeps the fastest (of counts within 10 % of each other, the one a
-   previous probe chose, else the fewest threads: :func:`choose_count`), remembers it for the
-   next fits of that shape, and measures again when the step time drifts (other work
-   starting or stopping).
+2. a fit long enough to pay for it times training steps at each candidate count
+   (:class:`ThreadTuner`), keeps the fastest (:func:`choose_count`), remembers it for the
+   next fits of that shape, and measures again when the step time drifts.
 
 On an idle machine more threads usually win; beside other work, every thread the OS cannot
 give makes the others wait for it at each operation, and one thread can be several times
@@ -28,6 +26,8 @@ from contextlib import contextmanager
 import joblib
 import torch
 from threadpoolctl import threadpool_limits
+
+from .machine import busy_cores
 
 # The clock the tuner reads when none is given; a test replaces it to fake the step times.
 CLOCK: Callable[[], float] = time.perf_counter
@@ -57,10 +57,8 @@ MIN_PROBED_FOLD_SECONDS = 0.5
 DRIFT_WINDOW = 32
 # A mean this many times slower (or faster) than the probe's triggers a new probe.
 DRIFT_RATIO = 1.5
-# Counts whose step time is within this factor of the fastest count's tie with it. A probe
-# keeps the count of the last probe when it ties, else takes the fewest threads that tie: a
-# few percent measured in 5 steps are noise on a shared machine, and fewer threads leave cores
-# to other work and wait less for a core when a neighbour starts.
+# Counts within this factor of the fastest tie with it (:func:`choose_count`): a few percent
+# measured in 5 steps are noise on a shared machine.
 TIE_RATIO = 1.1
 
 
@@ -90,65 +88,8 @@ def thread_limit() -> int:
     return max(1, min(limits))
 
 
-_PROC_STAT = "/proc/stat"
-_PROC_TASKS = "/proc/self/task"
 # The count a finished probe chose, per network shape, batch size and thread limit.
 REMEMBERED: dict[tuple, int] = {}
-
-
-def own_running_threads() -> int:
-    """Return how many threads of this process are running or waiting for a core now.
-
-    Read from ``/proc/self/task`` on Linux; 1 (the caller) elsewhere. After a parallel torch
-    operation, torch's OpenMP threads keep spinning for some milliseconds, waiting for the
-    next one: they are this process's, not other work.
-
-    Examples
-    --------
-    >>> own_running_threads() >= 1
-    True
-    """
-    running = 0
-    try:
-        tasks = os.listdir(_PROC_TASKS)
-    except OSError:
-        return 1
-    for task in tasks:
-        try:
-            with open(f"{_PROC_TASKS}/{task}/stat") as file:
-                state = file.read().rpartition(")")[2].split()[0]
-        except (OSError, IndexError):
-            continue
-        running += state == "R"
-    return max(running, 1)
-
-
-def busy_cores(samples: int = 5) -> float:
-    """Return how many threads of other processes are running or waiting for a core now.
-
-    Linux's ``procs_running`` (``/proc/stat``) less this process's running threads
-    (:func:`own_running_threads`), the median of a few reads (each costs some tens of
-    microseconds); elsewhere the 1-minute load average; 0 when unknown.
-
-    Examples
-    --------
-    >>> busy_cores() >= 0
-    True
-    """
-    counts = []
-    for _ in range(samples):
-        try:
-            with open(_PROC_STAT) as file:
-                line = next(row for row in file if row.startswith("procs_running"))
-        except (OSError, StopIteration):
-            break
-        counts.append(int(line.split()[1]) - own_running_threads())
-    if counts:
-        return max(0.0, float(statistics.median(counts)))
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return 0.0
 
 
 def prior_thread_count(limit: int, busy: float | None = None, cores: int | None = None) -> int:
@@ -412,18 +353,15 @@ def choose_count(means: dict[int, float], current: int | None = None) -> int:
     """Return the thread count a probe chooses from each count's mean step time.
 
     ``current`` (the count a previous probe chose) stays when its time ties with the fastest
-    (within :data:`TIE_RATIO`); otherwise the fewest threads that tie with the fastest win.
+    (within :data:`TIE_RATIO`); otherwise the fewest threads that tie win: they leave cores to
+    other work, and wait less for a core when a neighbour starts.
 
     Examples
     --------
-    >>> choose_count({1: 0.85, 2: 0.82})  # a tie: the fewer threads
-    1
-    >>> choose_count({1: 9.2, 2: 5.5})
-    2
-    >>> choose_count({1: 8.47, 2: 8.57}, current=2)  # a tie: the count already chosen
-    2
-    >>> choose_count({1: 8.5, 2: 17.0}, current=2)
-    1
+    >>> choose_count({1: 0.85, 2: 0.82}), choose_count({1: 9.2, 2: 5.5})  # a tie, then not
+    (1, 2)
+    >>> choose_count({1: 8.47, 2: 8.57}, current=2), choose_count({1: 8.5, 2: 17.0}, current=2)
+    (2, 1)
     """
     fastest = min(means.values())
     if current in means and means[current] <= TIE_RATIO * fastest:

@@ -13,6 +13,7 @@ from sklearn.model_selection import GridSearchCV
 from skorch.callbacks import Callback
 from threadpoolctl import threadpool_limits
 
+import skdeep.utils.machine as machine
 import skdeep.utils.threads as threads
 from skdeep import CNNClassifier, MLPClassifier, MLPRegressor
 from skdeep.search import StackedSearchCV
@@ -465,10 +466,10 @@ def test_this_processs_own_spinning_threads_are_not_other_work(tmp_path, monkeyp
     for tid, state in [(10, "R"), (11, "R"), (12, "S")]:
         (tasks / str(tid)).mkdir(parents=True)
         (tasks / str(tid) / "stat").write_text(f"{tid} (python (worker)) {state} 1 2 3\n")
-    monkeypatch.setattr(threads, "_PROC_STAT", str(stat))
-    monkeypatch.setattr(threads, "_PROC_TASKS", str(tasks))
-    assert threads.own_running_threads() == 2
-    assert threads.busy_cores() == 1.0
+    monkeypatch.setattr(machine, "_PROC_STAT", str(stat))
+    monkeypatch.setattr(machine, "_PROC_TASKS", str(tasks))
+    assert machine.own_running_threads() == 2
+    assert machine.busy_cores() == 1.0
     assert threads.prior_thread_count(2, cores=2) == 1
     stat.write_text("procs_running 2\n")  # only this process's threads run
     assert threads.prior_thread_count(2, cores=2) == 2
