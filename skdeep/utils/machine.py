@@ -88,10 +88,10 @@ def busy_cores(samples: int = 5) -> float:
                 line = next(row for row in file if row.startswith("procs_running"))
         except (OSError, StopIteration):
             break
-        counts.append(int(line.split()[1]) - own_running_threads())
+        running = int(line.split()[1])
+        # With only the caller running, there is no other thread of this process to look for.
+        counts.append(running - (own_running_threads() if running > 1 else 1))
     if counts:
         return max(0.0, float(statistics.median(counts)))
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return 0.0
+    load = load_average()
+    return 0.0 if math.isnan(load) else load
