@@ -273,18 +273,16 @@ def test_make_tuner_only_for_auto_on_a_cpu_with_a_choice(two_threads, monkeypatc
     assert candidate_counts(8) == [1, 2, 4, 8]
 
 
+def _probe_once(tuner: ThreadTuner) -> None:
+    for _ in range(ThreadTuner.probe_steps(len(tuner.candidates))):
+        tuner.end(tuner.begin(), 32)
+
+
 def test_the_tuner_probes_again_when_the_step_time_drifts(two_threads):
     costs = {1: 1.0, 2: 3.0}
-    now = [0.0]
-
-    def clock():
-        now[0] += costs[torch.get_num_threads()]
-        return now[0]
-
-    tuner = ThreadTuner([1, 2], batch_size=32, clock=clock)
+    tuner = ThreadTuner([1, 2], batch_size=32, clock=fake_clock(costs))
     probe = ThreadTuner.probe_steps(2)
-    for _ in range(probe):
-        tuner.end(tuner.begin(), 32)
+    _probe_once(tuner)
     assert (tuner.count, tuner.probes) == (1, [{1: 1.0, 2: 3.0}])
     costs[1] = 9.0  # other work starts: one thread became 9x slower, two threads 3x
     # No new probe before 50 probes' worth of steps since the last one, however slow the steps.
@@ -297,26 +295,14 @@ def test_the_tuner_probes_again_when_the_step_time_drifts(two_threads):
         if tuner.probing:
             break
     assert tuner.probing
-    for _ in range(probe):
-        tuner.end(tuner.begin(), 32)
+    _probe_once(tuner)
     assert tuner.probes[-1] == {1: 9.0, 2: 3.0}
     assert tuner.count == 2 and torch.get_num_threads() == 2
 
 
-def _probe_once(tuner: ThreadTuner) -> None:
-    for _ in range(ThreadTuner.probe_steps(len(tuner.candidates))):
-        tuner.end(tuner.begin(), 32)
-
-
 def test_a_tie_goes_to_fewer_threads_then_to_the_count_already_chosen(two_threads):
     costs = {1: 1.05, 2: 1.0}  # 2 threads 5 % faster: a tie
-    now = [0.0]
-
-    def clock():
-        now[0] += costs[torch.get_num_threads()]
-        return now[0]
-
-    tuner = ThreadTuner([1, 2], batch_size=32, clock=clock)
+    tuner = ThreadTuner([1, 2], batch_size=32, clock=fake_clock(costs))
     _probe_once(tuner)
     assert (tuner.count, tuner.chosen) == (1, 1)
     costs.update({1: 2.0, 2: 1.0})  # 2 threads clearly faster: they win
