@@ -1,10 +1,11 @@
 """What flushing denormal floats to zero saves a training step: the same loop with and without.
 
-Two copies of the tuned hand loop (``index_select``, ``Adam(fused=True)``) train MLP 784-128-10
-on MNIST at batch 32 and one thread from the same weights, one epoch each in turn: one with
-denormals flushed (:func:`skdeep.utils.denormals.flushed_denormals`, what a skdeep fit does on
-a CPU), one without. Prints each one's median and fastest epoch, their ratio, and the share of
-the first layer's Adam state that is denormal in the copy that does not flush.
+Two copies of ``train_speed.py``'s tuned hand loop (``index_select``, fused Adam) train
+MLP 784-128-10 on MNIST at batch 32 and one thread from the same weights, one epoch each in
+turn: one with denormals flushed (:func:`skdeep.utils.denormals.flushed_denormals`, what a
+skdeep fit does on a CPU), one without. Prints each one's median and fastest epoch, their
+ratio, and the share of the first layer's Adam state that is denormal in the copy that does
+not flush.
 
 Usage::
 
@@ -15,42 +16,21 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import statistics
-import time
 
 import numpy as np
 import torch
+from train_speed import HandLoop, initial_state
 
 from skdeep.datasets import get_data_home, load_mnist
-from skdeep.modules import MLP
-from skdeep.utils.denormals import flushed_denormals
 from skdeep.utils.threads import torch_threads
 
 
-class Loop:
-    def __init__(self, X: torch.Tensor, y: torch.Tensor, flush: bool, batch_size: int) -> None:
-        torch.manual_seed(0)
-        self.module = MLP(X.shape[1], 10, (128,))
-        self.optimizer = torch.optim.Adam(self.module.parameters(), lr=1e-3, fused=True)
-        self.X, self.y, self.flush, self.batch_size = X, y, flush, batch_size
-        self.generator = torch.Generator().manual_seed(0)
-
-    def epoch(self) -> float:
-        start = time.perf_counter()
-        order = torch.randperm(len(self.X), generator=self.generator)
-        with flushed_denormals() if self.flush else contextlib.nullcontext():
-            for idx in order.split(self.batch_size):
-                self.optimizer.zero_grad()
-                logits = self.module(self.X.index_select(0, idx))
-                torch.nn.functional.cross_entropy(logits, self.y.index_select(0, idx)).backward()
-                self.optimizer.step()
-        return time.perf_counter() - start
-
-    def denormal_share(self) -> float:
-        state = self.optimizer.state[self.module[0].weight]["exp_avg"].abs()
-        return float(((state > 0) & (state < torch.finfo(torch.float32).tiny)).float().mean())
+def denormal_share(loop: HandLoop) -> float:
+    """The share of the first layer's Adam means (``exp_avg``) that is denormal."""
+    state = loop.optimizer.state[loop.module[0].weight]["exp_avg"].abs()
+    return float(((state > 0) & (state < torch.finfo(torch.float32).tiny)).float().mean())
 
 
 def main() -> None:
@@ -62,11 +42,13 @@ def main() -> None:
     args = parser.parse_args()
 
     images, labels = load_mnist(args.data)
-    X = torch.from_numpy(np.ascontiguousarray(images.reshape(len(images), -1) / np.float32(255)))
-    y = torch.from_numpy(labels.astype(np.int64))
+    X = np.ascontiguousarray(images.reshape(len(images), -1) / np.float32(255))
+    y = labels.astype(np.int64)
+    start = initial_state("mlp", seed=0)
+    cpu = torch.device("cpu")
     loops = {
-        "flushed": Loop(X, y, True, args.batch_size),
-        "not": Loop(X, y, False, args.batch_size),
+        name: HandLoop("mlp", args.batch_size, X, y, start, cpu, tuned=True, flush=flush)
+        for name, flush in (("flushed", True), ("not", False))
     }
     times: dict[str, list[float]] = {name: [] for name in loops}
     with torch_threads(args.threads):
@@ -81,7 +63,7 @@ def main() -> None:
     for name, t in times.items():
         print(f"denormals {name:<8} median {medians[name]:.3f} s/epoch, fastest {min(t[1:]):.3f}")
     print(f"flushed / not: {medians['flushed'] / medians['not']:.3f} (medians)")
-    print(f"first layer's exp_avg denormal without flushing: {loops['not'].denormal_share():.1%}")
+    print(f"first layer's exp_avg denormal without flushing: {denormal_share(loops['not']):.1%}")
 
 
 if __name__ == "__main__":

@@ -269,7 +269,7 @@ class StartFrom(Callback):
 class HandLoop:
     """A hand-written training loop over tensors pre-loaded on the device."""
 
-    def __init__(self, model, batch_size, X, y, state, device, tuned: bool) -> None:
+    def __init__(self, model, batch_size, X, y, state, device, tuned: bool, flush=None) -> None:
         self.device = device
         self.module = build_module(model)
         self.module.load_state_dict(state)
@@ -279,6 +279,7 @@ class HandLoop:
         self.y = torch.from_numpy(y).to(device)
         self.batch_size = batch_size
         self.tuned = tuned
+        self.flush = tuned if flush is None else flush  # denormals flushed to zero
         self.optimizer = torch.optim.Adam(
             self.module.parameters(), lr=LEARNING_RATE, fused=True if tuned else None
         )
@@ -289,7 +290,7 @@ class HandLoop:
         self.module.train()
         X, y, size = self.X, self.y, self.batch_size
         order = torch.randperm(len(X), device=self.device)
-        with flushed_denormals(self.device) if self.tuned else contextlib.nullcontext():
+        with flushed_denormals(self.device) if self.flush else contextlib.nullcontext():
             for first in range(0, len(X), size):
                 idx = order[first : first + size]
                 if self.tuned:
