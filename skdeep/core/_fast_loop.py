@@ -8,6 +8,8 @@ cheaper, with the same results:
 - without a callback listening to ``on_grad_computed`` (or an optimizer that needs a closure,
   such as LBFGS) the optimizer is stepped directly, without the closure and the generator of
   parameters skorch builds for that hook at every batch;
+- the gradients are reset and a fused Adam or AdamW on a CPU is stepped without the Python
+  around torch's kernels (:mod:`skdeep.core._direct_step`);
 - the modules' train/eval mode is set only when it changes, not on the whole module tree at
   every batch;
 - a batch that is already a tensor goes to the module without ``skorch.utils.to_tensor``;
@@ -32,6 +34,8 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.dataset import get_len
 from skorch.history import History
+
+from . import _direct_step
 
 # Devices on which batch losses are read back once per epoch rather than once per batch. Not
 # the CPU, where ``.item()`` costs nothing to wait for (the tests add it, to check the records).
@@ -209,6 +213,20 @@ class FastLoopMixin:
         step = self.train_step_single(batch, **fit_params)
         self._step_optimizer(None)
         return step
+
+    def _zero_grad_optimizer(self, set_to_none=None) -> None:
+        if set_to_none is not None:
+            super()._zero_grad_optimizer(set_to_none)
+            return
+        for name in self._optimizers:
+            _direct_step.zero_grads(getattr(self, name + "_"))
+
+    def _step_optimizer(self, step_fn) -> None:
+        if step_fn is not None:
+            super()._step_optimizer(step_fn)
+            return
+        for name in self._optimizers:
+            _direct_step.step(getattr(self, name + "_"))
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         # skorch's NeuralNet.run_single_epoch, step for step, with less work per batch.
