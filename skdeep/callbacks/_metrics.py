@@ -38,8 +38,9 @@ def correct_predictions(outputs: torch.Tensor, y_true: torch.Tensor) -> torch.Te
     return outputs.argmax(dim=-1) == y_true
 
 
-# Outputs a BatchAccuracy holds before counting them together: a few hundred small batches
-# make one count (each count is several tensor operations, a good part of a small CPU step).
+# Rows of outputs a BatchAccuracy gathers before counting them together: a few hundred small
+# batches make one count (each count is several tensor operations, a good part of a small CPU
+# step).
 PENDING_ROWS = 8192
 
 
@@ -49,9 +50,14 @@ class BatchAccuracy(Callback):
     Counted from the outputs the training (``on_train=True``) or validation step already
     computed: no extra prediction pass. On the training side this is the running accuracy
     Keras reports: each batch's outputs come from the weights of that step, before its update,
-    with dropout active; batches count by their size. The batches' outputs are held until
-    :data:`PENDING_ROWS` rows are pending and counted together; the count stays on the fit's
-    device and is read back once per epoch. Skipped in epochs without such batches.
+    with dropout active; batches count by their size. The batches' outputs and targets are
+    copied into buffers of :data:`PENDING_ROWS` rows and counted together when the buffers are
+    full; the count stays on the fit's device and is read back once per epoch. Skipped in
+    epochs without such batches.
+
+    Copies, rather than the batches' own tensors kept until the count: on a CPU, keeping them
+    made glibc hand memory back to the system and fault it in again at every step (about 50
+    page faults a step for an MLP at batch 32, a tenth of its time; docs/performance.md).
 
     Parameters
     ----------
@@ -70,7 +76,6 @@ class BatchAccuracy(Callback):
     def on_epoch_begin(self, net, **kwargs) -> None:
         self.correct_ = None
         self.count_ = 0
-        self.pending_: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.pending_rows_ = 0
 
     def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs) -> None:
@@ -78,27 +83,50 @@ class BatchAccuracy(Callback):
             return
         y_true = batch[1][0] if isinstance(batch[1], tuple) else batch[1]
         y_pred = y_pred.detach()
-        if net.__dict__.get("static_step_") is not None:
-            y_pred = y_pred.clone()  # a CUDA-graph step writes every batch's into one tensor
-        self.pending_.append((y_pred, y_true))
-        self.pending_rows_ += len(y_true)
-        if self.pending_rows_ >= PENDING_ROWS:
+        rows, start = len(y_true), self.pending_rows_
+        buffers = self.__dict__.get("buffers_")
+        if buffers is None or not _fits(buffers, y_pred, y_true, start + rows):
             self._count_pending()
+            start = 0
+            if rows >= PENDING_ROWS:
+                self._count(y_pred, y_true)
+                return
+            if buffers is None or not _fits(buffers, y_pred, y_true, rows):
+                buffers = self.buffers_ = tuple(
+                    torch.empty((PENDING_ROWS, *t.shape[1:]), dtype=t.dtype, device=t.device)
+                    for t in (y_pred, y_true)
+                )
+        buffers[0][start : start + rows].copy_(y_pred)
+        buffers[1][start : start + rows].copy_(y_true)
+        self.pending_rows_ = start + rows
 
-    def _count_pending(self) -> None:
-        if not self.pending_:
-            return
-        outputs, targets = (torch.cat(tensors) for tensors in zip(*self.pending_, strict=True))
+    def _count(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
         correct = correct_predictions(outputs, targets).sum()
         self.correct_ = correct if self.correct_ is None else self.correct_ + correct
         self.count_ += len(targets)
-        self.pending_, self.pending_rows_ = [], 0
+
+    def _count_pending(self) -> None:
+        if self.pending_rows_:
+            outputs, targets = (t[: self.pending_rows_] for t in self.buffers_)
+            self._count(outputs, targets)
+            self.pending_rows_ = 0
 
     def on_epoch_end(self, net, **kwargs) -> None:
         self._count_pending()
         if self.count_:
             net.history.record(self.column, float(self.correct_) / self.count_)
         self.correct_ = None
+
+    def on_train_end(self, net, **kwargs) -> None:
+        self.buffers_ = None  # not kept, nor pickled, with the fitted net
+
+
+def _fits(buffers: tuple, y_pred: torch.Tensor, y_true: torch.Tensor, rows: int) -> bool:
+    """Whether ``rows`` rows of batches like ``y_pred``, ``y_true`` fit in ``buffers``."""
+    return rows <= PENDING_ROWS and all(
+        buffer.shape[1:] == t.shape[1:] and buffer.dtype == t.dtype and buffer.device == t.device
+        for buffer, t in zip(buffers, (y_pred, y_true), strict=True)
+    )
 
 
 class TrainAccuracy(BatchAccuracy):

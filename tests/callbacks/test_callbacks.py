@@ -923,3 +923,28 @@ def test_fingerprint_of_an_estimator_holding_lambdas_is_the_same_in_a_fresh_proc
     assert here["module"].startswith("__main__.builder_of.<locals>.<lambda>[")
     # Another width in the closure is another model: it must not resume this one's checkpoint.
     assert namespace["fingerprint"](32)["module"] != here["module"]
+
+
+def test_batch_accuracy_counts_copies_across_full_buffers_and_large_batches(monkeypatch):
+    from skdeep.callbacks import _metrics
+
+    monkeypatch.setattr(_metrics, "PENDING_ROWS", 16)
+    recorded = {}
+    net = type("Net", (), {})()
+    net.history = type("History", (), {"record": lambda self, k, v: recorded.update({k: v})})()
+    callback = _metrics.TrainAccuracy()
+    generator = torch.Generator().manual_seed(0)
+    hits = rows = 0
+    callback.on_epoch_begin(net)
+    for size in (5, 7, 6, 20, 3, 16, 1):  # fills and overflows the 16 rows; 20 and 16 at once
+        outputs = torch.randn(size, 3, generator=generator)
+        targets = torch.randint(0, 3, (size,), generator=generator)
+        hits += int((outputs.argmax(dim=1) == targets).sum())
+        rows += size
+        callback.on_batch_end(net, batch=(None, targets), training=True, y_pred=outputs)
+        outputs.zero_()  # the batch's tensors may be reused once the hook returns
+        targets.fill_(-1)
+    callback.on_epoch_end(net)
+    assert recorded["train_acc"] == pytest.approx(hits / rows)
+    callback.on_train_end(net)
+    assert callback.buffers_ is None
