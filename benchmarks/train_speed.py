@@ -271,7 +271,9 @@ class StartFrom(Callback):
 class HandLoop:
     """A hand-written training loop over tensors pre-loaded on the device."""
 
-    def __init__(self, model, batch_size, X, y, state, device, tuned: bool, flush=None) -> None:
+    def __init__(
+        self, model, batch_size, X, y, state, device, tuned: bool, flush=None, direct=None
+    ) -> None:
         self.device = device
         self.module = build_module(model)
         self.module.load_state_dict(state)
@@ -282,6 +284,7 @@ class HandLoop:
         self.batch_size = batch_size
         self.tuned = tuned
         self.flush = tuned if flush is None else flush  # denormals flushed to zero
+        self.direct = tuned if direct is None else direct  # skdeep.core._direct_step
         self.optimizer = torch.optim.Adam(
             self.module.parameters(), lr=LEARNING_RATE, fused=True if tuned else None
         )
@@ -299,13 +302,13 @@ class HandLoop:
                     Xb, yb = X.index_select(0, idx), y.index_select(0, idx)
                 else:
                     Xb, yb = X[idx], y[idx]
-                if self.tuned:
+                if self.direct:
                     zero_grads(self.optimizer)
                 else:
                     self.optimizer.zero_grad()
                 loss = torch.nn.functional.cross_entropy(self.module(Xb), yb)
                 loss.backward()
-                if self.tuned:
+                if self.direct:
                     step(self.optimizer)
                 else:
                     self.optimizer.step()

@@ -1,16 +1,17 @@
-"""What flushing denormal floats to zero saves a training step: the same loop with and without.
+"""What each part of the tuned hand loop saves a training step: the loop with and without it.
 
-Two copies of ``train_speed.py``'s tuned hand loop (``index_select``, fused Adam) train
+Copies of ``train_speed.py``'s tuned hand loop (``index_select``, fused Adam) train
 MLP 784-128-10 on MNIST at batch 32 and one thread from the same weights, one epoch each in
-turn: one with denormals flushed (:func:`skdeep.utils.denormals.flushed_denormals`, what a
-skdeep fit does on a CPU), one without. Prints each one's median and fastest epoch, their
-ratio, and the share of the first layer's Adam state that is denormal in the copy that does
-not flush.
+turn: ``tuned``, with everything a skdeep fit does on a CPU; ``no_flush``, without denormal
+floats flushed to zero (:mod:`skdeep.utils.denormals`); ``no_direct_step``, with torch's
+``Optimizer.step`` and ``zero_grad`` instead of :mod:`skdeep.core._direct_step`. Prints each
+loop's median and fastest epoch, the ratio of ``tuned`` to each of the others, and the share
+of the first layer's Adam state that is denormal in the loop that does not flush.
 
 Usage::
 
-    python benchmarks/denormals.py               # MNIST from $SKDEEP_DATA or ../shared/data
-    python benchmarks/denormals.py --epochs 9 --threads 2
+    python benchmarks/tuned_loop.py              # MNIST from $SKDEEP_DATA or ../shared/data
+    python benchmarks/tuned_loop.py --epochs 9 --threads 2
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ from train_speed import HandLoop, initial_state
 
 from skdeep.datasets import get_data_home, load_mnist
 from skdeep.utils.threads import torch_threads
+
+LOOPS = {  # name: (flush, direct step)
+    "tuned": (True, True),
+    "no_flush": (False, True),
+    "no_direct_step": (True, False),
+}
 
 
 def denormal_share(loop: HandLoop) -> float:
@@ -47,8 +54,8 @@ def main() -> None:
     start = initial_state("mlp", seed=0)
     cpu = torch.device("cpu")
     loops = {
-        name: HandLoop("mlp", args.batch_size, X, y, start, cpu, tuned=True, flush=flush)
-        for name, flush in (("flushed", True), ("not", False))
+        name: HandLoop("mlp", args.batch_size, X, y, start, cpu, True, flush=flush, direct=direct)
+        for name, (flush, direct) in LOOPS.items()
     }
     times: dict[str, list[float]] = {name: [] for name in loops}
     with torch_threads(args.threads):
@@ -61,9 +68,11 @@ def main() -> None:
     )
     medians = {name: statistics.median(t[1:]) for name, t in times.items()}
     for name, t in times.items():
-        print(f"denormals {name:<8} median {medians[name]:.3f} s/epoch, fastest {min(t[1:]):.3f}")
-    print(f"flushed / not: {medians['flushed'] / medians['not']:.3f} (medians)")
-    print(f"first layer's exp_avg denormal without flushing: {denormal_share(loops['not']):.1%}")
+        print(f"{name:<15} median {medians[name]:.3f} s/epoch, fastest {min(t[1:]):.3f}")
+    for name in list(LOOPS)[1:]:
+        print(f"tuned / {name}: {medians['tuned'] / medians[name]:.3f} (medians)")
+    share = denormal_share(loops["no_flush"])
+    print(f"first layer's exp_avg denormal without flushing: {share:.1%}")
 
 
 if __name__ == "__main__":
