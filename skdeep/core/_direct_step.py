@@ -77,14 +77,16 @@ class _GroupPlan:
         self.steps = list(self.counter.unbind())
         for state, view in zip(self.states, self.steps, strict=True):
             state["step"] = view
-        decoupled = type(optimizer) is AdamW or group.get("decoupled_weight_decay", False)
-        self.kernel = _STEP_KERNELS["adamw" if decoupled else "adam"]
 
     def current(self, state: dict) -> bool:
         group = self.group
-        return len(group["params"]) == len(self.params) and all(
-            state.get(p) is s and s["step"] is view
-            for p, s, view in zip(self.params, self.states, self.steps, strict=True)
+        return (
+            len(group["params"]) == len(self.params)
+            and bool(self.max_exp_avg_sqs) == group["amsgrad"]
+            and all(
+                state.get(p) is s and s["step"] is view
+                for p, s, view in zip(self.params, self.states, self.steps, strict=True)
+            )
         )
 
 
@@ -110,7 +112,12 @@ _plans: weakref.WeakKeyDictionary[Optimizer, _Plan] = weakref.WeakKeyDictionary(
 
 def _direct_possible(optimizer: Optimizer) -> bool:
     """Whether torch's step of ``optimizer`` would do nothing more than its fused kernel."""
-    if type(optimizer) not in (Adam, AdamW) or "step" in optimizer.__dict__ or _profiling():
+    if (
+        type(optimizer) not in (Adam, AdamW)
+        or "step" in optimizer.__dict__
+        or None in _STEP_KERNELS.values()
+        or _profiling()
+    ):
         return False
     if (
         getattr(optimizer, "grad_scale", None) is not None
@@ -133,7 +140,7 @@ def _direct_possible(optimizer: Optimizer) -> bool:
 def _plannable(optimizer: Optimizer) -> bool:
     """Whether every parameter is on the CPU with the state of a fused step (and a gradient)."""
     state = optimizer.state
-    return all(
+    return all(group["params"] for group in optimizer.param_groups) and all(
         p.device.type == "cpu"
         and p.grad is not None
         and "exp_avg" in state.get(p, ())
@@ -181,9 +188,11 @@ def step(optimizer: Optimizer) -> None:
     with torch.no_grad():
         for group_plan, grads in zip(plan.groups, grads_of_groups, strict=True):
             group = group_plan.group
+            # torch 2.4's AdamW is a class of its own, without this setting.
+            decoupled = group.get("decoupled_weight_decay", type(optimizer) is AdamW)
             group_plan.counter.add_(1)
             beta1, beta2 = group["betas"]
-            group_plan.kernel(
+            _STEP_KERNELS["adamw" if decoupled else "adam"](
                 group_plan.params,
                 grads,
                 group_plan.exp_avgs,
