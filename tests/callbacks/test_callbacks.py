@@ -537,7 +537,7 @@ def test_epoch_metrics_columns(data):
     # The high-water mark since the fit's reset can only have grown since its last epoch, up
     # to the kernel's batching of its per-CPU memory counters (a few pages either way).
     assert 0 < frame["peak_rss_mb"].iloc[-1] <= peak_rss_mb() + 1.0
-    assert frame["peak_rss_mb"].is_monotonic_increasing
+    assert (frame["peak_rss_mb"].diff().dropna() > -0.1).all()  # 0.1 MB: 25 pages
     assert "peak_cuda_mb" not in frame.columns  # on the CPU
 
 
