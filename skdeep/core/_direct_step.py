@@ -170,10 +170,11 @@ def step(optimizer: Optimizer) -> None:
     >>> torch.equal(layers[0].weight, layers[1].weight)
     True
     """
-    plan = _plans.get(optimizer)
-    if plan is None or not _direct_possible(optimizer) or not plan.current(optimizer):
+    possible = _direct_possible(optimizer)
+    plan = _plans.get(optimizer) if possible else None
+    if plan is None or not plan.current(optimizer):
         optimizer.step()
-        if _direct_possible(optimizer) and _plannable(optimizer):
+        if possible and _plannable(optimizer):
             _plans[optimizer] = _Plan(optimizer)
         else:
             _plans.pop(optimizer, None)
